@@ -1,0 +1,66 @@
+import json
+
+import pytest
+
+from pynet_cvae.history import History
+
+
+def test_log_and_read_back_a_metric():
+    history = History(name="train")
+    history.log((0, 0), loss=2.0, accuracy=0.1)
+    history.log((0, 1), loss=1.0)
+    assert history.steps == [(0, 0), (0, 1)]
+    assert history["loss"] == ([(0, 0), (0, 1)], [2.0, 1.0])
+    assert history["accuracy"] == ([(0, 0)], [0.1])
+    assert len(history) == 2
+
+
+def test_integer_steps_and_tensor_values():
+    torch = pytest.importorskip("torch")
+    history = History(name="validation")
+    history.log(5, loss=torch.tensor(0.25))
+    assert history["loss"] == ([5], [0.25])
+
+
+def test_unknown_metric_names_the_logged_ones():
+    history = History(name="train")
+    history.log(0, loss=1.0)
+    with pytest.raises(KeyError, match="'acc'.*logged: \\['loss'\\]"):
+        history["acc"]
+
+
+def test_summary_is_one_line_with_the_last_values():
+    history = History(name="train")
+    history.log((1, 4), loss=0.5, accuracy=0.75)
+    summary = history.summary()
+    assert "\n" not in summary
+    assert summary.startswith("train (1, 4)")
+    assert "loss=0.5" in summary and "accuracy=0.75" in summary
+
+
+def test_save_and_load_round_trip_as_json(tmp_path):
+    history = History(name="train")
+    history.log((0, 0), loss=2.0)
+    history.log((0, 1), loss=1.5, extra=3.0)
+    path = history.save(str(tmp_path))
+    assert path.endswith("train.json")
+    json.loads(open(path).read())  # plain JSON, no pickle
+    loaded = History.load(path)
+    assert loaded.steps == history.steps
+    assert loaded["loss"] == history["loss"]
+    assert loaded["extra"] == ([(0, 1)], [3.0])
+    assert History.load(history.save(str(tmp_path), fold=0, epoch=1)).name == "train"
+
+
+def test_load_errors_are_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no history file"):
+        History.load(str(tmp_path / "missing.json"))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        History.load(str(broken))
+
+
+def test_non_numeric_values_are_rejected():
+    with pytest.raises(TypeError, match="'note' must be a number"):
+        History(name="train").log(0, note="hello")
