@@ -4,50 +4,84 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
-from typing import IO, Iterator
+import secrets
+from pathlib import Path
+from typing import IO, Iterator, Union
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 
 @contextlib.contextmanager
-def atomic_open(path: str, mode: str = "wb", **kwargs) -> Iterator[IO]:
-    """Open a temporary file beside ``path`` and move it onto ``path`` on success.
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it to ``path`` on success.
 
-    The data is flushed and fsynced before the rename; on any error the temporary
-    file is removed and ``path`` keeps its previous content (or stays absent).
+    The caller writes the temporary file by any means (``open``,
+    ``numpy.lib.format.open_memmap``...). When the block exits normally the file is
+    fsynced and atomically renamed over ``path``; when it raises, the temporary file
+    is removed and ``path`` keeps its previous content (or stays absent).
 
     Parameters
     ----------
-    path : str
+    path : str or path-like
+        The final file; its folder is created if needed.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary file, in the same folder (hidden, ending in ``.part``).
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _create_temporary(final)
+    try:
+        yield temporary
+        with open(temporary, "rb+") as stream:
+            os.fsync(stream.fileno())
+        os.replace(temporary, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    _fsync_directory(final.parent)
+
+
+@contextlib.contextmanager
+def atomic_open(path: PathLike, mode: str = "wb", **kwargs) -> Iterator[IO]:
+    """Open a stream whose content replaces ``path`` atomically when the block ends.
+
+    Parameters
+    ----------
+    path : str or path-like
         The final file.
     mode : str, default "wb"
         A writing mode (``"wb"`` or ``"w"``).
     **kwargs
         Passed to :func:`open` (e.g. ``encoding``).
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".part", dir=directory)
-    try:
-        with os.fdopen(descriptor, mode, **kwargs) as stream:
+    with atomic_path(path) as temporary:
+        with open(temporary, mode, **kwargs) as stream:
             yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
-    _fsync_directory(directory)
 
 
-def atomic_write_text(path: str, text: str) -> None:
+def atomic_write_text(path: PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_open(path, "w", encoding="utf-8") as stream:
         stream.write(text)
 
 
-def _fsync_directory(directory: str) -> None:
-    # Makes the rename itself durable; not every file system allows it.
+def _create_temporary(final: Path) -> Path:
+    """Create an empty hidden file next to ``final``, with the umask's permissions."""
+    while True:
+        temporary = final.with_name(f".{final.name}.{secrets.token_hex(6)}.part")
+        try:
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return temporary
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename durable (best effort: not every platform allows it)."""
     with contextlib.suppress(OSError):
         descriptor = os.open(directory, os.O_RDONLY)
         try:

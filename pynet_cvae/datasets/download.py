@@ -19,13 +19,14 @@ import http.client
 import ipaddress
 import logging
 import os
-import secrets
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
+
+from ..fileio import atomic_path
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -69,63 +70,8 @@ def sha256sum(path: PathLike) -> str:
     return digest.hexdigest()
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename durable (best effort: not every platform allows it)."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
-def _create_temporary(final: Path) -> Path:
-    """Create an empty hidden file next to ``final``, with the umask's permissions."""
-    while True:
-        temporary = final.with_name(f".{final.name}.{secrets.token_hex(6)}.part")
-        try:
-            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:
-            continue
-        return temporary
-
-
-@contextlib.contextmanager
-def atomic_path(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it to ``path`` on success.
-
-    The caller writes the temporary file (by any means: ``open``,
-    ``numpy.lib.format.open_memmap``...). When the block exits normally the file
-    is fsynced and atomically renamed over ``path``; when it raises, the
-    temporary file is removed and ``path`` is left untouched.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The final file.
-
-    Yields
-    ------
-    pathlib.Path
-        The temporary file, in the same folder (hidden, ending in ``.part``).
-    """
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _create_temporary(final)
-    try:
-        yield temporary
-        with open(temporary, "rb+") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temporary, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
-    _fsync_directory(final.parent)
 
 
 def _is_loopback(host: Optional[str]) -> bool:

@@ -24,9 +24,10 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from pynet_cvae.datasets.download import atomic_path, download_file, sha256sum
-from pynet_cvae.datasets.idx import IDXFormatError, IDXHeader, check_pair, iter_idx_chunks
-from pynet_cvae.registry import Fetchers
+from ..fileio import atomic_path
+from ..registry import Fetchers
+from .download import download_file, sha256sum
+from .idx import IDXFormatError, IDXHeader, check_pair, iter_idx_chunks
 
 logger = logging.getLogger("pynet_cvae")
 

@@ -5,34 +5,12 @@ import os
 
 import pytest
 
-from pynet_cvae.datasets.download import (
-    DownloadError, atomic_path, download_file, sha256sum)
+from pynet_cvae.datasets.download import DownloadError, download_file, sha256sum
 
 from .conftest_http import MirrorServer, closed_port_url, corrupted
 
 PAYLOAD = {"data.bin": os.urandom(300_000)}
 DIGEST = hashlib.sha256(PAYLOAD["data.bin"]).hexdigest()
-
-
-def test_atomic_path_renames_on_success(tmp_path):
-    target = tmp_path / "sub" / "file.txt"
-    with atomic_path(target) as temporary:
-        assert temporary.parent == target.parent and temporary != target
-        temporary.write_text("done")
-    assert target.read_text() == "done"
-    assert os.listdir(target.parent) == ["file.txt"]
-    assert (target.stat().st_mode & 0o777) == (0o666 & ~_umask())
-
-
-def test_atomic_path_keeps_nothing_on_failure(tmp_path):
-    target = tmp_path / "file.txt"
-    target.write_text("old")
-    with pytest.raises(KeyError):
-        with atomic_path(target) as temporary:
-            temporary.write_text("half")
-            raise KeyError("boom")
-    assert target.read_text() == "old"
-    assert os.listdir(tmp_path) == ["file.txt"]
 
 
 def test_sha256sum(tmp_path):
@@ -108,9 +86,3 @@ def test_bad_mirrors_are_refused(tmp_path):
         download_file("data.bin", ["ftp://example.org/"], tmp_path)
     with pytest.raises(ValueError, match="no mirror"):
         download_file("data.bin", [], tmp_path)
-
-
-def _umask():
-    current = os.umask(0)
-    os.umask(current)
-    return current

@@ -1,0 +1,43 @@
+import os
+
+import pytest
+
+from pynet_cvae.fileio import atomic_open, atomic_path, atomic_write_text
+
+
+def test_atomic_path_renames_on_success(tmp_path):
+    target = tmp_path / "sub" / "file.txt"
+    with atomic_path(target) as temporary:
+        assert temporary.parent == target.parent and temporary != target
+        temporary.write_text("done")
+    assert target.read_text() == "done"
+    assert os.listdir(target.parent) == ["file.txt"]
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~_umask())
+
+
+def test_atomic_path_keeps_nothing_on_failure(tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("old")
+    with pytest.raises(KeyError):
+        with atomic_path(target) as temporary:
+            temporary.write_text("half")
+            raise KeyError("boom")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["file.txt"]
+
+
+def test_atomic_open_and_write_text(tmp_path):
+    target = tmp_path / "notes.txt"
+    atomic_write_text(target, "first")
+    with pytest.raises(RuntimeError):
+        with atomic_open(target, "w", encoding="utf-8") as stream:
+            stream.write("second, half-written")
+            raise RuntimeError("disk full")
+    assert target.read_text() == "first"
+    assert os.listdir(tmp_path) == ["notes.txt"]
+
+
+def _umask():
+    current = os.umask(0)
+    os.umask(current)
+    return current
