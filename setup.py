@@ -43,7 +43,7 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     # setuptools: the plugin test builds and installs a small plugin package.
     "test": ["pytest>=7.0", "hypothesis>=6.0", "setuptools>=70.1"],
-    "doc": ["sphinx>=7.0", "sphinx-gallery>=0.15", "numpydoc>=1.6"],
+    "doc": ["sphinx>=7.2", "sphinx-gallery>=0.16", "numpydoc>=1.6"],
 }
 
 setup(

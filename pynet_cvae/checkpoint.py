@@ -1,37 +1,85 @@
-"""Checkpoints: written atomically, loaded safely (``weights_only=True``).
+"""Checkpoints: written atomically with a SHA-256, loaded safely (``weights_only=True``).
 
-A checkpoint is a dict of tensors, numbers, strings and lists/dicts of them:
+A checkpoint is a dict of tensors, numbers, strings, None and lists/tuples/dicts of
+them (:func:`save_checkpoint` refuses anything else, so every checkpoint it writes
+loads with ``weights_only=True``):
 
 ``format_version``
     :data:`CHECKPOINT_FORMAT_VERSION`.
 ``model``, ``optimizer``, ``scheduler``
     The state dicts (``scheduler`` may be None).
-``fold``, ``epoch``
-    Where the run stood when the checkpoint was written.
+``fold``, ``epoch``, ``stopped``
+    Where the run stood when the checkpoint was written, and whether an observer
+    had stopped the fold (early stopping).
 ``train_history``, ``validation_history``
     :meth:`History.to_dict` of each history (or None).
+``rng``
+    The random states of Python, NumPy and torch (:func:`pynet_cvae.seeding.rng_state`).
+``observers``
+    The state of every observer with ``state_dict()``
+    (:meth:`Observable.observer_states`).
+``train_loader``
+    The training loader's ``state_dict()`` (or None).
+
+Beside ``model_0_epoch_3.pth`` lies ``model_0_epoch_3.pth.sha256`` in ``sha256sum``
+format (``sha256sum -c`` checks it). The checkpoint is written to a temporary file,
+fsynced and renamed, then its checksum likewise, so a crash leaves either the
+previous files or the new ones. :func:`load_checkpoint` checks the SHA-256 when the
+file is there, and tells a truncated or corrupted file (:class:`CorruptCheckpointError`)
+from one that would run code when unpickled (:class:`UnsafeCheckpointError`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import hashlib
+import logging
 import os
 import pickle
 import re
-import zipfile
-from typing import Any, Dict, Optional
+from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .fileio import atomic_open
+from .fileio import atomic_path, atomic_write_text
 
-CHECKPOINT_FORMAT_VERSION = 1
+logger = logging.getLogger("pynet_cvae")
+
+CHECKPOINT_FORMAT_VERSION = 2
+"""The version :func:`save_checkpoint` writes."""
+
+READABLE_FORMAT_VERSIONS = (1, 2)
+"""The versions :func:`load_checkpoint` reads (1 lacks the RNG and observer states)."""
+
+CHECKSUM_SUFFIX = ".sha256"
+
+RESUME_KEYS = ("model", "optimizer", "fold", "epoch")
+"""The entries a checkpoint needs to resume a run."""
 
 _CHECKPOINT_NAME = re.compile(r"^model_(?P<fold>\d+)_epoch_(?P<epoch>\d+)\.pth$")
+_PLAIN_SCALARS = (bool, int, float, complex, str, bytes, type(None), torch.dtype,
+                  torch.device, torch.Size)
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file is missing, truncated, corrupted or unsafe."""
+    """A checkpoint file cannot be used: missing entries, unknown version, bad content."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """A checkpoint file is truncated, corrupted or does not match its SHA-256."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint file holds objects that would run code when unpickled."""
+
+
+class CheckpointWriteError(OSError, RuntimeError):
+    """Writing a checkpoint failed (e.g. a full disk); the previous files are kept.
+
+    An :class:`OSError` carrying the ``errno`` of the failure, and a
+    :class:`RuntimeError` so that code catching failed runs catches it too.
+    """
 
 
 def checkpoint_path(checkpointdir: str, fold: int, epoch: int) -> str:
@@ -39,53 +87,296 @@ def checkpoint_path(checkpointdir: str, fold: int, epoch: int) -> str:
     return os.path.join(checkpointdir, f"model_{fold}_epoch_{epoch}.pth")
 
 
+def checksum_path(path: str) -> str:
+    """The SHA-256 file beside checkpoint ``path``."""
+    return path + CHECKSUM_SUFFIX
+
+
 def save_checkpoint(path: str, **state: Any) -> str:
-    """Write ``state`` plus the format version to ``path`` atomically.
+    """Write ``state`` plus the format version to ``path`` atomically, with its SHA-256.
 
     Parameters
     ----------
     path : str
         The checkpoint file; its directory is created if needed.
     **state
-        The entries to save (see the module documentation).
+        The entries to save (see the module documentation): tensors, numbers,
+        strings, None and lists/tuples/dicts of them.
 
     Returns
     -------
     str
         ``path``.
+
+    Raises
+    ------
+    TypeError
+        If an entry holds another type of object (it could not be loaded safely).
+    CheckpointWriteError
+        If the file cannot be written (full disk, file size limit, permissions...);
+        ``path`` then keeps its previous content or stays absent.
     """
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     payload = {"format_version": CHECKPOINT_FORMAT_VERSION, **state}
-    with atomic_open(path, "wb") as stream:
-        torch.save(payload, stream)
+    check_plain_data(payload)
+    checksum = checksum_path(path)
+    renamed = False
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(checksum)  # a stale checksum must never describe the new file
+        with atomic_path(path) as temporary:
+            with open(temporary, "wb") as stream:
+                writer = _HashingWriter(stream)
+                _torch_save(payload, writer)
+        renamed = True
+        atomic_write_text(checksum, f"{writer.hexdigest()}  {os.path.basename(path)}\n")
+    except OSError as error:
+        if renamed:
+            with contextlib.suppress(OSError):
+                os.remove(path)  # the save failed as a whole: no half-committed pair
+        raise _write_error(path, error) from error
     return path
 
 
 def load_checkpoint(path: str, map_location: Any = "cpu") -> Dict[str, Any]:
     """Load a checkpoint with ``torch.load(..., weights_only=True)``.
 
-    A bare state dict (what ``torch.save(model.state_dict(), path)`` writes) is
-    accepted and returned as ``{"model": state_dict}``.
+    The SHA-256 beside the file, when present, is checked first. A bare state dict
+    (what ``torch.save(model.state_dict(), path)`` writes) is accepted and returned
+    as ``{"model": state_dict}``.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    CorruptCheckpointError
+        If the file is truncated, corrupted or does not match its SHA-256.
+    UnsafeCheckpointError
+        If the file holds objects other than tensors and plain data (a pickle that
+        would run code); nothing in it is run.
     CheckpointError
-        If the file is truncated, corrupted, holds anything but plain data (a
-        pickle that would run code), or has an unknown format version.
+        If it holds no model or has an unknown format version.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint file at {path!r}")
+    verify_checksum(path)
     try:
         content = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        raise CheckpointError(
+        if "Weights only load failed" not in str(error):
+            raise CorruptCheckpointError(
+                f"checkpoint {path!r} is truncated or corrupted: {_first_line(error)}"
+            ) from None
+        raise UnsafeCheckpointError(
             f"refusing to load {path!r}: it holds objects other than tensors and plain "
-            f"data, which could run code when unpickled ({_first_line(error)})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
-        raise CheckpointError(
-            f"checkpoint {path!r} is truncated or corrupted: {_first_line(error)}") from None
+            f"data ({_unsafe_detail(error)}), which could run code when unpickled; "
+            "nothing in it was run") from None
+    except Exception as error:  # torch raises many types for a damaged file
+        raise CorruptCheckpointError(
+            f"checkpoint {path!r} is truncated or corrupted: "
+            f"{type(error).__name__}: {_first_line(error)}") from None
+    return _check_content(path, content)
+
+
+def verify_checksum(path: str) -> Optional[bool]:
+    """Check ``path`` against the SHA-256 file beside it.
+
+    Returns
+    -------
+    bool or None
+        True when it matches, None when there is no SHA-256 file.
+
+    Raises
+    ------
+    CorruptCheckpointError
+        If the file does not match its SHA-256 (or the SHA-256 file is unreadable).
+    """
+    checksum = checksum_path(path)
+    try:
+        with open(checksum, encoding="utf-8") as stream:
+            expected = stream.read().split()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CorruptCheckpointError(
+            f"the SHA-256 file {checksum!r} of checkpoint {path!r} is unreadable: "
+            f"{error}") from None
+    actual = _sha256_file(path)
+    if not expected or expected[0].lower() != actual:
+        found = expected[0] if expected else "nothing"
+        raise CorruptCheckpointError(
+            f"checkpoint {path!r} is truncated or corrupted: its SHA-256 is {actual}, "
+            f"{os.path.basename(checksum)} records {found}")
+    return True
+
+
+def list_checkpoints(checkpointdir: str) -> List[Tuple[int, int, str]]:
+    """The ``(fold, epoch, path)`` of each checkpoint in ``checkpointdir``, in order."""
+    found = []
+    for path in glob.glob(os.path.join(glob.escape(checkpointdir), "model_*_epoch_*.pth")):
+        match = _CHECKPOINT_NAME.match(os.path.basename(path))
+        if match is not None:
+            found.append((int(match["fold"]), int(match["epoch"]), path))
+    return sorted(found)
+
+
+def latest_checkpoint(checkpointdir: str) -> Optional[str]:
+    """The checkpoint of ``checkpointdir`` with the highest (fold, epoch), or None."""
+    checkpoints = list_checkpoints(checkpointdir)
+    return checkpoints[-1][2] if checkpoints else None
+
+
+def last_good_checkpoint(checkpointdir: str, map_location: Any = "cpu",
+                         required: Sequence[str] = RESUME_KEYS
+                         ) -> Optional[Tuple[str, Dict[str, Any]]]:
+    """The latest checkpoint of ``checkpointdir`` that loads and holds ``required``.
+
+    Truncated or corrupted checkpoints are skipped with a warning naming them.
+
+    Returns
+    -------
+    (str, dict) or None
+        The path and the content, or None when the folder holds no checkpoint.
+
+    Raises
+    ------
+    UnsafeCheckpointError
+        If a checkpoint would run code when unpickled (never skipped silently).
+    CorruptCheckpointError
+        If there are checkpoints but none is usable.
+    """
+    rejected = []
+    for _, _, path in reversed(list_checkpoints(checkpointdir)):
+        try:
+            content = load_checkpoint(path, map_location=map_location)
+            missing = [key for key in required if content.get(key) is None]
+            if missing:
+                raise CorruptCheckpointError(f"checkpoint {path!r} holds no {missing}")
+        except (CorruptCheckpointError, FileNotFoundError) as error:
+            rejected.append(str(error))
+            logger.warning("skipping checkpoint: %s", error)
+            continue
+        if rejected:
+            logger.warning("using the previous good checkpoint %s", path)
+        return path, content
+    if rejected:
+        raise CorruptCheckpointError(
+            f"no usable checkpoint in {checkpointdir!r}: " + "; ".join(rejected))
+    return None
+
+
+def prune_checkpoints(checkpointdir: str, keep_last: int) -> List[str]:
+    """Remove all but the ``keep_last`` latest checkpoints (and their SHA-256 files).
+
+    ``initial_state.pth`` and other files are left alone.
+
+    Returns
+    -------
+    list of str
+        The removed checkpoints.
+    """
+    if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
+        raise ValueError(f"keep_last must be an integer >= 1, got {keep_last!r}")
+    removed = []
+    for _, _, path in list_checkpoints(checkpointdir)[:-keep_last]:
+        for name in (checksum_path(path), path):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(name)
+        removed.append(path)
+    return removed
+
+
+def remove_partial_files(checkpointdir: str) -> List[str]:
+    """Remove the temporary files a killed save left in ``checkpointdir``.
+
+    Only call it when no other process writes there.
+    """
+    removed = []
+    for path in glob.glob(os.path.join(glob.escape(checkpointdir), ".*.part")):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+            removed.append(path)
+    return removed
+
+
+def check_plain_data(value: Any, where: str = "checkpoint") -> None:
+    """Check that ``value`` holds only what ``weights_only=True`` loads.
+
+    Raises
+    ------
+    TypeError
+        Naming the first entry of another type, e.g. ``checkpoint['observers'][...]``.
+    """
+    if isinstance(value, (torch.Tensor,) + _PLAIN_SCALARS):
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"{where} has a key {key!r} of type {type(key).__name__}: "
+                                "checkpoint keys are strings or integers")
+            check_plain_data(item, f"{where}[{key!r}]")
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_plain_data(item, f"{where}[{index}]")
+        return
+    raise TypeError(
+        f"{where} is a {type(value).__module__}.{type(value).__qualname__}: checkpoints "
+        "hold only tensors, numbers, strings, None and lists/tuples/dicts of them "
+        "(convert it, e.g. float(x) or torch.as_tensor(x))")
+
+
+class _HashingWriter:
+    """A write-only stream that hashes what it passes on and keeps the OS error."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._hash = hashlib.sha256()
+        self.error: Optional[OSError] = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            written = self._stream.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+        self._hash.update(data)
+        return written
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def _torch_save(payload: Dict[str, Any], writer: _HashingWriter) -> None:
+    """``torch.save`` into ``writer``; a failed write surfaces as its OSError."""
+    try:
+        torch.save(payload, writer)
+    except RuntimeError:
+        if writer.error is not None:  # torch reports it as "unexpected pos ..."
+            raise writer.error from None
+        raise
+
+
+def _write_error(path: str, error: OSError) -> CheckpointWriteError:
+    message = (f"cannot write checkpoint {path!r}: {error.strerror or error}; the previous "
+               "checkpoints are kept")
+    if error.errno is None:
+        return CheckpointWriteError(message)
+    return CheckpointWriteError(error.errno, message)
+
+
+def _sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_content(path: str, content: Any) -> Dict[str, Any]:
     if not isinstance(content, dict):
         raise CheckpointError(
             f"checkpoint {path!r} holds a {type(content).__name__}, expected a dict")
@@ -95,27 +386,24 @@ def load_checkpoint(path: str, map_location: Any = "cpu") -> Dict[str, Any]:
         if "model" not in content:
             raise CheckpointError(
                 f"checkpoint {path!r} has neither a 'model' entry nor only tensors; "
-                f"keys: {sorted(content)[:10]}")
+                f"keys: {sorted(map(str, content))[:10]}")
         return content
     version = content["format_version"]
-    if version != CHECKPOINT_FORMAT_VERSION:
+    if version not in READABLE_FORMAT_VERSIONS:
         raise CheckpointError(
             f"checkpoint {path!r} has format version {version!r}; this pynet_cvae "
-            f"reads version {CHECKPOINT_FORMAT_VERSION}")
+            f"reads versions {list(READABLE_FORMAT_VERSIONS)}")
     return content
 
 
-def latest_checkpoint(checkpointdir: str) -> Optional[str]:
-    """The checkpoint of ``checkpointdir`` with the highest (fold, epoch), or None."""
-    best = None
-    for path in glob.glob(os.path.join(checkpointdir, "model_*_epoch_*.pth")):
-        match = _CHECKPOINT_NAME.match(os.path.basename(path))
-        if match is None:
-            continue
-        key = (int(match["fold"]), int(match["epoch"]))
-        if best is None or key > best[0]:
-            best = (key, path)
-    return None if best is None else best[1]
+def _unsafe_detail(error: BaseException) -> str:
+    match = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+    if match:
+        return f"it refers to {match.group(1)}"
+    for line in str(error).splitlines():
+        if "WeightsUnpickler error" in line:
+            return line.strip()
+    return _first_line(error)
 
 
 def _first_line(error: BaseException) -> str:

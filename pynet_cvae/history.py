@@ -134,7 +134,7 @@ class History:
                 data = json.load(stream)
         except FileNotFoundError:
             raise FileNotFoundError(f"no history file at {path!r}") from None
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"history file {path!r} is not valid JSON: {error}") from None
         return cls.from_dict(data)
 

@@ -12,6 +12,7 @@ The signals and the values each one carries
 -------------------------------------------
 ``before_fold``
     ``fold``: a fold starts (the weights were just reset to their initial values).
+    Not emitted again for the fold a resumed run continues.
 ``before_epoch``
     ``epoch``, ``fold``.
 ``regularizer``
@@ -25,11 +26,21 @@ The signals and the values each one carries
     this epoch (early stopping).
 ``after_fold``
     ``fold``, ``train_history``, ``validation_history``.
+
+Stateful observers
+------------------
+An observer with ``state_dict()`` and ``load_state_dict(state)`` methods (such as
+:class:`pynet_cvae.observers.EarlyStopping`) has its state saved in every checkpoint
+and restored when a run resumes; attach the same observers, in the same order, before
+resuming. A state holds only tensors, numbers, strings, None and lists/dicts of them.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable, Dict, Iterable, List, Sequence
+
+logger = logging.getLogger("pynet_cvae")
 
 SIGNALS: Dict[str, Sequence[str]] = {
     "before_fold": ("fold",),
@@ -153,7 +164,61 @@ class Observable:
                 results.append(result)
         return results
 
+    def observer_states(self) -> Dict[str, Dict[str, Any]]:
+        """The state of every observer that has ``state_dict()``.
+
+        Returns
+        -------
+        dict
+            ``{"<signal>[<position>]": {"type": "module.Class", "state": ...}}``.
+        """
+        states = {}
+        for key, observer in self._stateful_observers():
+            states[key] = {"type": _type_name(observer), "state": observer.state_dict()}
+        return states
+
+    def load_observer_states(self, states: Dict[str, Dict[str, Any]]) -> None:
+        """Restore states given by :meth:`observer_states` into the attached observers.
+
+        An observer is matched by its signal and position. A saved state with no
+        observer to take it, or an observer with no saved state, is logged as a
+        warning: the run goes on but may not match the uninterrupted one.
+
+        Raises
+        ------
+        ValueError
+            If the observer at a saved position is of another type.
+        """
+        remaining = dict(states)
+        for key, observer in self._stateful_observers():
+            saved = remaining.pop(key, None)
+            if saved is None:
+                logger.warning("no saved state for observer %s (%s): it starts afresh",
+                               key, _type_name(observer))
+                continue
+            if saved.get("type") != _type_name(observer):
+                raise ValueError(
+                    f"observer {key} is a {_type_name(observer)} but the checkpoint holds "
+                    f"the state of a {saved.get('type')}: attach the observers in the "
+                    "order they had when the checkpoint was written")
+            observer.load_state_dict(saved["state"])
+        for key, saved in remaining.items():
+            logger.warning("the checkpoint holds the state of observer %s (%s) but none "
+                           "is attached there: the state is ignored", key, saved.get("type"))
+
+    def _stateful_observers(self) -> List[tuple]:
+        return [(f"{signal}[{position}]", observer)
+                for signal, observers in self._observers.items()
+                for position, observer in enumerate(observers)
+                if callable(getattr(observer, "state_dict", None))
+                and callable(getattr(observer, "load_state_dict", None))]
+
     def _check_signal(self, signal: str) -> None:
         if signal not in self._observers:
             raise ValueError(
                 f"unknown signal {signal!r}; allowed signals: {self.allowed_signals}")
+
+
+def _type_name(observer: Any) -> str:
+    kind = type(observer)
+    return f"{kind.__module__}.{kind.__qualname__}"

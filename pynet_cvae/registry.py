@@ -27,7 +27,7 @@ logger = logging.getLogger("pynet_cvae")
 PLUGIN_GROUP = "pynet_cvae.plugins"
 
 # Modules of pynet_cvae itself that register objects on import.
-_BUILTIN_MODULES = ("pynet_cvae.datasets.fetchers",)
+_BUILTIN_MODULES = ("pynet_cvae.datasets", "pynet_cvae.observers")
 
 T = TypeVar("T")
 

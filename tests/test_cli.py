@@ -10,7 +10,9 @@ import torch
 
 from pynet_cvae.checkpoint import load_checkpoint
 from pynet_cvae.cli import main
-from pynet_cvae.plugins.cvae import CVAE
+from matplotlib.image import imread
+
+from pynet_cvae.plugins.cvae import CVAE, ConditionalCVAE, load_trained_model
 
 
 def test_train_writes_checkpoints_histories_and_sample_grids(tmp_path, capsys):
@@ -30,17 +32,78 @@ def test_train_writes_checkpoints_histories_and_sample_grids(tmp_path, capsys):
         ("train", "0"), ("train", "1"), ("train", "2"),
         ("validation", "0"), ("validation", "1"), ("validation", "2")]
     checkpoint = load_checkpoint(str(output / "checkpoints" / "model_0_epoch_2.pth"))
-    model = CVAE(input_dim=64, hidden_dim=128, latent_dim=20, n_classes=10)
-    model.load_state_dict(checkpoint["model"])
     assert checkpoint["epoch"] == 2
+    model, config = load_trained_model(str(output / "checkpoints" / "model_0_epoch_2.pth"))
+    assert isinstance(model, ConditionalCVAE) and config["recipe"] == "conditional"
+    assert config["dataset"] == "digits" and config["image_shape"] == [8, 8]
+    assert "model:            conditional recipe (ConditionalCVAE)" in printed
 
 
 def test_train_options_reach_the_model(tmp_path):
     output = tmp_path / "run"
     assert main(["train", "--output", str(output), "--epochs", "1", "--hidden-dim", "16",
-                 "--latent-dim", "3", "--quiet"]) == 0
+                 "--latent-dim", "3", "--architecture", "mlp", "--quiet"]) == 0
     weights = load_checkpoint(str(output / "checkpoints" / "model_0_epoch_0.pth"))["model"]
-    assert weights["encoder.mu.weight"].shape == torch.Size([3, 16])
+    assert weights["encoder_head.mu.weight"].shape == torch.Size([3, 16])
+
+
+def test_the_tutorial_recipe_stays_available(tmp_path, capsys):
+    output = tmp_path / "run"
+    assert main(["train", "--model", "tutorial", "--output", str(output), "--epochs", "2",
+                 "--quiet"]) == 0
+    assert "tutorial recipe (CVAE)" in capsys.readouterr().out
+    checkpoint = load_checkpoint(str(output / "checkpoints" / "model_0_epoch_1.pth"))
+    model = CVAE(input_dim=64, hidden_dim=128, latent_dim=20, n_classes=10)
+    model.load_state_dict(checkpoint["model"])
+    assert main(["train", "--model", "tutorial", "--architecture", "conv",
+                 "--output", str(tmp_path / "bad"), "--epochs", "1", "--quiet"]) == 1
+    assert "option 'architecture' does not apply to the 'tutorial' recipe" in \
+        capsys.readouterr().err
+
+
+def test_sample_writes_a_grid_with_a_row_per_class(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--output", str(run), "--epochs", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "grid.png"
+    assert main(["sample", "--checkpoint", str(run), "--out", str(out), "--columns", "5",
+                 "--scale", "1"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert imread(str(out)).shape[:2] == (10 * 9 + 1, 5 * 9 + 1)
+    assert main(["sample", "--checkpoint", str(tmp_path / "none"), "--out", str(out)]) == 1
+    assert "no checkpoint file or directory" in capsys.readouterr().err
+
+
+def test_evaluate_prints_the_table_and_writes_json(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--output", str(run), "--epochs", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    results = tmp_path / "results.json"
+    assert main(["evaluate", "--checkpoint", str(run), "--iw-samples", "5",
+                 "--samples-per-class", "10", "--judge-dir", str(tmp_path / "judge"),
+                 "--judge-epochs", "1", "--json", str(results), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "generation accuracy (judge)" in printed and "IW -log p(x)" in printed
+    values = json.loads(results.read_text())["run"]
+    assert values["test_images"] == 360 and values["recipe"] == "conditional"
+    assert 0 <= values["generation_accuracy"] <= 1 and values["iw_nll"] > 0
+    assert list((tmp_path / "judge").glob("judge_*.pth"))
+
+
+def test_semi_supervised_training_hides_labels(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--output", str(run), "--epochs", "1", "--labelled-per-class", "10",
+                 "--unlabelled", "sample", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "100 labelled training images" in printed
+    assert (run / "metadata_semi_supervised.tsv").exists()
+    assert main(["train", "--output", str(tmp_path / "alone"), "--epochs", "1",
+                 "--labelled-per-class", "10", "--labelled-only", "--classifier-only",
+                 "--quiet"]) == 0
+    assert "(100 training /" in capsys.readouterr().out
+    assert main(["train", "--model", "tutorial", "--labelled-per-class", "10",
+                 "--output", str(tmp_path / "bad"), "--epochs", "1", "--quiet"]) == 1
+    assert "'tutorial' recipe needs every label" in capsys.readouterr().err
 
 
 def test_bad_arguments_are_clear_errors(tmp_path, capsys):

@@ -64,3 +64,25 @@ def test_load_errors_are_clear(tmp_path):
 def test_non_numeric_values_are_rejected():
     with pytest.raises(TypeError, match="'note' must be a number"):
         History(name="train").log(0, note="hello")
+
+
+def test_a_malformed_history_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps({"name": "train", "steps": [[0, 0], [0, 1]],
+                                "values": {"loss": [1.0]}}))
+    with pytest.raises(ValueError, match="not a History dict"):
+        History.load(str(path))
+    pickled = tmp_path / "pickled.json"
+    pickled.write_bytes(b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.")
+    with pytest.raises(ValueError, match="is not valid JSON"):
+        History.load(str(pickled))  # a pickle is never unpickled
+
+
+def test_round_trip_through_to_dict_keeps_every_value():
+    history = History(name="validation")
+    history.log((0, 0), loss=float("nan"), accuracy=0.5)
+    history.log((1, 0), loss=0.25)
+    restored = History.from_dict(history.to_dict())
+    assert restored.steps == history.steps and restored.to_dict()["values"]["accuracy"] == [
+        0.5, None]
+    assert restored["loss"][1][1] == 0.25

@@ -283,8 +283,10 @@ def test_checkpoints_every_save_after_epochs_and_at_the_end(manager, tmp_path):
     interface = make_interface()
     interface.training(manager, nb_epochs=5, checkpointdir=str(tmp_path), save_after_epochs=2)
     names = sorted(os.listdir(tmp_path))
-    assert [name for name in names if name.startswith("model_")] == [
-        "model_0_epoch_1.pth", "model_0_epoch_3.pth", "model_0_epoch_4.pth"]
+    assert [name for name in names if name.endswith(".pth") and name.startswith("model_")] \
+        == ["model_0_epoch_1.pth", "model_0_epoch_3.pth", "model_0_epoch_4.pth"]
+    # each checkpoint has its SHA-256 beside it, in sha256sum format
+    assert "model_0_epoch_4.pth.sha256" in names
     assert {"train.json", "validation.json", "initial_state.pth"} <= set(names)
     checkpoint = load_checkpoint(str(tmp_path / "model_0_epoch_4.pth"))
     assert checkpoint["epoch"] == 4 and checkpoint["fold"] == 0

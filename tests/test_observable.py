@@ -64,3 +64,47 @@ def test_the_training_signals_are_listed_with_their_values():
     assert {"before_epoch", "after_epoch", "regularizer"} <= set(SIGNALS)
     assert "layer_outputs" in SIGNALS["regularizer"]
     assert {"epoch", "fold", "loss", "val_loss", "val_pred"} <= set(SIGNALS["after_epoch"])
+
+
+class Counter:
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, signal):
+        self.count += 1
+
+    def state_dict(self):
+        return {"count": self.count}
+
+    def load_state_dict(self, state):
+        self.count = state["count"]
+
+
+def test_observer_states_are_saved_and_restored_by_signal_and_position():
+    emitter = Observable(["after_epoch", "before_epoch"])
+    first, second = Counter(), Counter()
+    emitter.add_observer("after_epoch", print)  # stateless: not saved
+    emitter.add_observer("after_epoch", first)
+    emitter.add_observer("before_epoch", second)
+    for _ in range(3):
+        emitter.notify_observers("after_epoch")
+    states = emitter.observer_states()
+    assert states == {
+        "after_epoch[1]": {"type": "tests.test_observable.Counter", "state": {"count": 3}},
+        "before_epoch[0]": {"type": "tests.test_observable.Counter", "state": {"count": 0}}}
+    restored = Observable(["after_epoch", "before_epoch"])
+    restored.add_observer("after_epoch", print)
+    restored.add_observer("after_epoch", Counter())
+    restored.add_observer("before_epoch", Counter())
+    restored.load_observer_states(states)
+    assert restored.observer_states() == states
+
+
+def test_missing_or_extra_observer_states_are_warnings(caplog):
+    emitter = Observable(["after_epoch"])
+    emitter.add_observer("after_epoch", Counter())
+    with caplog.at_level("WARNING", logger="pynet_cvae"):
+        emitter.load_observer_states({"before_epoch[0]": {"type": "x.Y", "state": {}}})
+    text = caplog.text
+    assert "no saved state for observer after_epoch[0]" in text
+    assert "holds the state of observer before_epoch[0] (x.Y) but none is attached" in text

@@ -32,6 +32,7 @@ from pynet_cvae.plugins.cvae import (
 
 NB_EPOCHS = int(os.environ.get("PYNET_CVAE_EXAMPLE_EPOCHS", "20"))
 torch.manual_seed(0)
+# sphinx_gallery_thumbnail_number = 2
 
 # %%
 # The data

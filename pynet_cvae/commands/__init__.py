@@ -7,4 +7,7 @@ the exit status.
 
 COMMAND_MODULES = (
     "pynet_cvae.commands.train",
+    "pynet_cvae.commands.sample",
+    "pynet_cvae.commands.evaluate",
+    "pynet_cvae.commands.board",
 )

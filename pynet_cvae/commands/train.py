@@ -15,7 +15,7 @@ import argparse
 import csv
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .types import fraction, positive_float, positive_int
 
@@ -35,22 +35,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--output", default="runs/cvae", help="the output directory")
     train.add_argument("--epochs", type=positive_int, default=20)
     train.add_argument("--batch-size", type=positive_int, default=64)
-    train.add_argument("--hidden-dim", type=positive_int, default=128)
-    train.add_argument("--latent-dim", type=positive_int, default=20)
-    train.add_argument("--learning-rate", type=positive_float, default=1e-3)
-    train.add_argument("--classification-weight", type=float, default=10.0)
+    add_model_arguments(train)
     train.add_argument("--folds", type=positive_int, default=10,
                        help="number of cross-validation folds; fold 0 is trained")
     train.add_argument("--sample-size", type=fraction, default=None,
                        help="fraction of the data used (default: 1 for digits, 0.5 "
                             "otherwise, as in the tutorial)")
     train.add_argument("--seed", type=int, default=42)
-    train.add_argument("--board", action="store_true",
-                       help="stream the curves and samples to Visdom")
-    train.add_argument("--port", type=int, default=8097, help="the Visdom port")
-    train.add_argument("--host", default="http://localhost", help="the Visdom host")
-    train.add_argument("--env", default="cvae", help="the Visdom environment")
+    from .board import add_training_board_options
+
+    add_training_board_options(train)
     train.add_argument("--quiet", action="store_true", help="print only the summary")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the last good checkpoint in --output (a fresh "
+                            "start when there is none): the run ends as an uninterrupted one")
     train.set_defaults(run=run)
 
 
@@ -67,40 +65,57 @@ def train(arguments: argparse.Namespace) -> Dict[str, Any]:
     from ..datasets import DataManager
     from ..datasets.transforms import Flatten
     from ..interfaces import DeepLearningInterface
-    from ..plugins.cvae import CVAE, ClassificationLoss, ConditionalSampler, DecodeLoss, VAELoss
+    from ..plugins.cvae import ConditionalSampler, DecodeLoss, save_model_config
+    from ..plugins.cvae.recipes import build_recipe
 
+    if arguments.threads is not None:
+        torch.set_num_threads(arguments.threads)
     torch.manual_seed(arguments.seed)
     data = fetch_dataset(arguments.dataset, arguments.datasetdir)
     sample_size = arguments.sample_size
     if sample_size is None:
         sample_size = 1.0 if arguments.dataset == "digits" else 0.5
+    semi_supervised = ((arguments.labelled_per_class is not None
+                        or arguments.labelled_fraction is not None)
+                       and not arguments.labelled_only)
+    splits, labelled = _training_splits(arguments, data, sample_size)
     manager = DataManager(
-        input_path=data.input_path, metadata_path=data.metadata_path, labels=["label"],
-        stratify_label="label", number_of_folds=arguments.folds,
+        input_path=data.input_path, labels=["label"], number_of_folds=arguments.folds,
         batch_size=arguments.batch_size, test_size=0, input_transforms=[Flatten()],
-        add_input=True, sample_size=sample_size, seed=arguments.seed)
+        add_input=True, seed=arguments.seed, **splits)
     image_shape = _image_shape(data.input_path)
     n_classes = _number_of_classes(data.metadata_path)
-    model = CVAE(input_dim=image_shape[0] * image_shape[1], hidden_dim=arguments.hidden_dim,
-                 latent_dim=arguments.latent_dim, n_classes=n_classes)
+    recipe = build_recipe(arguments.model, image_shape[0] * image_shape[1], n_classes,
+                          image_shape, semi_supervised=semi_supervised,
+                          classifier_only=arguments.classifier_only,
+                          **_model_options(arguments))
+    if isinstance(recipe.loss, DecodeLoss):  # its terms stand for the metrics VAELoss and
+        recipe.loss.return_terms = True      # ClassificationLoss: not computed twice
     interface = DeepLearningInterface(
-        model=model, optimizer_name="Adam", learning_rate=arguments.learning_rate,
-        metrics=[ClassificationLoss(), VAELoss()],
-        loss=DecodeLoss(classification_weight=arguments.classification_weight),
-        progress=False if arguments.quiet else None)
+        model=recipe.model, optimizer_name="Adam", learning_rate=recipe.learning_rate,
+        metrics=recipe.metrics, loss=recipe.loss, add_labels=recipe.add_labels,
+        device=arguments.device, progress=False if arguments.quiet else None)
+    for signal, observer in recipe.observers:
+        interface.add_observer(signal, observer)
     sampler = ConditionalSampler(image_shape=image_shape,
                                  output_dir=os.path.join(arguments.output, "samples"))
     interface.add_observer("after_epoch", sampler)
     if arguments.board:
-        from .plotting import Board, update_board
-        interface.board = Board(port=arguments.port, host=arguments.host, env=arguments.env)
+        from ..plotting import update_board
+        from .board import training_board
+        interface.board = training_board(arguments, image_shape)
         interface.add_observer("after_epoch", update_board)
     checkpointdir = os.path.join(arguments.output, "checkpoints")
+    save_model_config(checkpointdir, recipe.network, recipe.model_kwargs,
+                      recipe=recipe.name, options=recipe.options, image_shape=list(image_shape),
+                      dataset=arguments.dataset, datasetdir=_absolute(arguments.datasetdir))
     start = time.perf_counter()
     train_history, validation_history = interface.training(
         manager=manager, nb_epochs=arguments.epochs, checkpointdir=checkpointdir,
-        fold_index=0, with_validation=True)
+        fold_index=0, with_validation=True, resume=arguments.resume)
     wall_time = time.perf_counter() - start
+    if arguments.board:
+        interface.board.close()
     histories = [train_history, validation_history]
     for history in histories:
         history.save(arguments.output)
@@ -113,6 +128,8 @@ def train(arguments: argparse.Namespace) -> Dict[str, Any]:
         "train": train_history.last(), "validation": validation_history.last(),
         "output": arguments.output, "checkpoint": _latest(checkpointdir),
         "history_csv": csv_path, "samples": sampler.last_path,
+        "model": recipe.name, "network": recipe.network,
+        "labelled": labelled,
     }
 
 
@@ -154,6 +171,9 @@ def format_summary(summary: Dict[str, Any]) -> str:
         f"Trained the CVAE on {summary['dataset']} for {summary['epochs']} epochs "
         f"({summary['train_samples']} training / {summary['validation_samples']} "
         f"validation images) in {summary['wall_time_s']:.1f} s.",
+        f"  model:            {summary['model']} recipe ({summary['network']})"
+        + ("" if summary.get("labelled") is None else
+           f", {summary['labelled']} labelled training images"),
         f"  final train:      {values('train')}",
         f"  final validation: {values('validation')}",
         f"  checkpoint:       {summary['checkpoint']}",
@@ -183,3 +203,110 @@ def _latest(checkpointdir: str) -> Optional[str]:
     from ..checkpoint import latest_checkpoint
 
     return latest_checkpoint(checkpointdir)
+
+
+# ---------------------------------------------------------------------- model options
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the model options (see :mod:`pynet_cvae.plugins.cvae.recipes`)."""
+    from ..plugins.cvae.conditional_model import ARCHITECTURES, UNLABELLED_MODES
+    from ..plugins.cvae.recipes import RECIPE_DEFAULTS, RECIPES
+
+    conditional = RECIPE_DEFAULTS["conditional"]
+    group = parser.add_argument_group(
+        "model", "The recipe and its options; an unset option takes the recipe's default "
+                 "(conditional / tutorial).")
+    group.add_argument("--model", choices=RECIPES, default="conditional",
+                       help="'conditional': encoder conditioned on the class, consistency "
+                            "term, labels optional (default); 'tutorial': pynet's "
+                            "tutorial recipe unchanged")
+    group.add_argument("--hidden-dim", type=positive_int, default=None,
+                       help=f"hidden units (default {conditional['hidden_dim']} / 128)")
+    group.add_argument("--latent-dim", type=positive_int, default=None,
+                       help=f"latent dimension (default {conditional['latent_dim']} / 20)")
+    group.add_argument("--learning-rate", type=positive_float, default=None,
+                       help=f"Adam's learning rate (default {conditional['learning_rate']} "
+                            "/ 0.001)")
+    group.add_argument("--classification-weight", type=float, default=None,
+                       help="weight of the classifier's cross-entropy (default 10)")
+    group.add_argument("--architecture", choices=ARCHITECTURES, default=None,
+                       help=f"conditional: dense or convolutional networks (default "
+                            f"{conditional['architecture']})")
+    group.add_argument("--separate-classifier", action="store_true",
+                       help="conditional: the classifier gets its own trunk instead of "
+                            "sharing the encoder's")
+    group.add_argument("--consistency-weight", type=float, default=None,
+                       help="conditional: weight of the frozen classifier's cross-entropy "
+                            f"on decoded prior samples (default "
+                            f"{conditional['consistency_weight']}; 0: off)")
+    group.add_argument("--consistency-samples", type=positive_int, default=None,
+                       help=f"conditional: prior samples per batch for that term (default "
+                            f"{conditional['consistency_samples']})")
+    group.add_argument("--kl-warmup", type=int, default=None, metavar="EPOCHS",
+                       help="conditional: raise the KL weight from 0 to 1 over EPOCHS")
+    group.add_argument("--temperature", type=positive_float, default=None,
+                       help="conditional: Gumbel-softmax temperature of sampled classes")
+    group.add_argument("--temperature-end", type=positive_float, default=None,
+                       help="conditional: anneal the temperature to this value ...")
+    group.add_argument("--temperature-epochs", type=positive_int, default=None,
+                       help="... over this many epochs (default 10)")
+    group.add_argument("--unlabelled", choices=UNLABELLED_MODES, default=None,
+                       help="conditional: unlabelled images sum every class under q(y|x) "
+                            "('marginal', default) or sample one ('sample')")
+    labels = group.add_mutually_exclusive_group()
+    labels.add_argument("--labelled-per-class", type=positive_int, default=None,
+                        help="semi-supervised: keep the labels of this many training "
+                             "images per class, hide the others")
+    labels.add_argument("--labelled-fraction", type=fraction, default=None,
+                        help="semi-supervised: keep this fraction of the training labels")
+    group.add_argument("--labelled-only", action="store_true",
+                       help="semi-supervised baseline: train on the labelled images alone")
+    group.add_argument("--classifier-only", action="store_true",
+                       help="baseline: train the classifier alone (cross-entropy only)")
+    group.add_argument("--threads", type=positive_int, default=None,
+                       help="torch threads (default: torch's choice)")
+    group.add_argument("--device", default="cpu",
+                       help="cpu, cuda, cuda:N, mps or auto (default cpu)")
+
+
+def _model_options(arguments: argparse.Namespace) -> Dict[str, Any]:
+    """The recipe options given on the command line (None: the recipe's default)."""
+    options = {name: getattr(arguments, name) for name in (
+        "hidden_dim", "latent_dim", "learning_rate", "classification_weight", "architecture",
+        "consistency_weight", "consistency_samples", "kl_warmup", "temperature",
+        "temperature_end", "temperature_epochs", "unlabelled")}
+    options["shared_trunk"] = False if arguments.separate_classifier else None
+    return options
+
+
+def _training_splits(arguments: argparse.Namespace, data: Any, sample_size: float
+                     ) -> Tuple[Dict[str, Any], Optional[int]]:
+    """The DataManager arguments choosing the training rows, and the number of labelled
+    training images when labels are hidden (semi-supervised training).
+
+    Only the data set's training split trains and validates: its test split is for
+    ``pynet-cvae evaluate``.
+    """
+    from ..plugins.cvae.semisupervised import LABELLED_ONLY, TRAIN_VALIDATION, hide_labels
+
+    if arguments.labelled_per_class is None and arguments.labelled_fraction is None:
+        if arguments.labelled_only:
+            raise ValueError("--labelled-only needs --labelled-per-class or "
+                             "--labelled-fraction (which labels to keep)")
+        return {"metadata_path": data.metadata_path, "stratify_label": "label",
+                "projection_labels": {"split": "train"}, "sample_size": sample_size}, None
+    if arguments.folds != 10:
+        raise ValueError("--folds does not apply to semi-supervised training: it keeps "
+                         "10% of the kept training images, labelled, for validation")
+    hidden = hide_labels(
+        data.metadata_path, os.path.join(arguments.output, "metadata_semi_supervised.tsv"),
+        labelled_per_class=arguments.labelled_per_class,
+        labelled_fraction=arguments.labelled_fraction, sample_size=sample_size,
+        seed=arguments.seed)
+    stratification = LABELLED_ONLY if arguments.labelled_only else TRAIN_VALIDATION
+    return ({"metadata_path": hidden.metadata_path,
+             "custom_stratification": stratification}, hidden.labelled)
+
+
+def _absolute(path: Optional[str]) -> Optional[str]:
+    return None if path is None else os.path.abspath(path)
+

@@ -1,265 +1,35 @@
 """DataManager: metadata, row selection, train/validation/test splits and loaders.
 
-Rows go through: ``projection_labels`` filter -> ``sample_size`` subsample -> held-out
-test set (``test_size``) -> ``number_of_folds`` K-fold (train, validation) pairs, or
-``custom_stratification`` filters instead of the last two steps. Every random choice
-derives from ``seed``. The datasets and the batched loader live in ``arrays.py``.
+A manager reads a memory-mapped ``.npy`` and its metadata table, checks them
+(:mod:`~pynet_cvae.datasets.validation`), selects and splits the rows
+(:mod:`~pynet_cvae.datasets.splits`), prepares the labels
+(:mod:`~pynet_cvae.datasets.labels`), and serves each split through an
+:class:`~pynet_cvae.datasets.arrays.ArrayDataset` and a batched loader
+(:mod:`~pynet_cvae.datasets.loading`). Every random choice derives from ``seed``.
 """
 
-import inspect
-import math
-import os
 from collections import namedtuple
 from functools import partial
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
-from .arrays import ArrayDataset, BatchLoader, DataItem, DatasetAdapter
+from .arrays import ArrayDataset
+from .items import DataItem, DatasetAdapter
+from .labels import check_missing_label, prepare_labels, strata_codes, stratum_values
+from .loading import BatchLoader
+from .splits import SPLITS, Filters, custom_splits, filter_mask, split_folds, split_test, \
+    subsample
+from .validation import check_columns, check_fraction, check_int, check_loader_arguments, \
+    check_sampler, open_array, read_metadata
+from .validation import check_finite as check_finite_values
 
 __all__ = ["DataManager", "DataItem", "Loaders"]
 
 Loaders = namedtuple("Loaders", ["test", "train", "validation"])
 Loaders.__doc__ = "The loaders asked of :meth:`DataManager.get_dataloader` (None otherwise)."
-
-SPLITS = ("train", "validation", "test")
-_SAMPLER_NAMES = ("random", "weighted_random")
-_MANAGED_LOADER_ARGUMENTS = ("dataset", "batch_size", "shuffle", "sampler", "batch_sampler",
-                             "collate_fn")
-_LOADER_ARGUMENTS = sorted(set(inspect.signature(DataLoader).parameters)
-                           - set(_MANAGED_LOADER_ARGUMENTS))
-Filters = Dict[str, Any]
-
-
-def _plain(value):
-    """A NumPy scalar as the Python value it holds, for readable error messages."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _check_fraction(name: str, value, open_at_zero: bool) -> None:
-    interval = "(0, 1]" if open_at_zero else "[0, 1]"
-    is_number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-    if not is_number or not (0 < value <= 1 if open_at_zero else 0 <= value <= 1):
-        raise ValueError(f"{name} {value!r} out of range: expected a number in {interval}")
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} {value!r} is invalid: expected an int >= {minimum}")
-
-
-def _check_sampler(sampler) -> None:
-    is_class = isinstance(sampler, type) and issubclass(sampler, Sampler)
-    if not (sampler is None or is_class or isinstance(sampler, Sampler)
-            or (isinstance(sampler, str) and sampler in _SAMPLER_NAMES)):
-        raise ValueError(f"sampler {sampler!r} is invalid: expected 'random', "
-                         "'weighted_random', None or a torch.utils.data.Sampler subclass")
-
-
-def _check_loader_arguments(arguments: Dict[str, Any]) -> None:
-    for name in arguments:
-        if name in _MANAGED_LOADER_ARGUMENTS:
-            raise ValueError(f"dataloader argument {name!r} is set by the DataManager: "
-                             "use its batch_size and sampler parameters")
-        if name not in _LOADER_ARGUMENTS:
-            raise ValueError(f"dataloader argument {name!r} unknown: expected one of "
-                             f"{_LOADER_ARGUMENTS}")
-
-
-def _open_array(path: str, name: str) -> np.ndarray:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{name} {path!r} does not exist")
-    array = np.load(path, mmap_mode="r")
-    if not isinstance(array, np.ndarray) or array.ndim == 0:
-        raise ValueError(f"{name} {path!r} is not a .npy array of shape (N, ...)")
-    return array
-
-
-def _read_metadata(path: str, rows: int, input_path: str) -> pd.DataFrame:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"metadata_path {path!r} does not exist")
-    metadata = pd.read_csv(path, sep="\t")
-    if len(metadata) != rows:
-        raise ValueError(f"metadata_path {path!r} has {len(metadata)} rows but input_path "
-                         f"{input_path!r} has {rows} samples: expected one row per sample")
-    return metadata
-
-
-def _check_columns(metadata: pd.DataFrame, columns: Sequence[str], role: str) -> None:
-    for column in columns:
-        if column not in metadata.columns:
-            raise ValueError(f"{role} column {column!r} not in metadata columns "
-                             f"{list(metadata.columns)}")
-
-
-def _filter_mask(metadata: pd.DataFrame, filters: Filters, role: str) -> np.ndarray:
-    """Rows whose ``column`` value is ``value`` (or in a list of values) for each item."""
-    if not isinstance(filters, dict):
-        raise ValueError(f"{role} {filters!r} is invalid: expected a dict "
-                         "{column: value or list of values}")
-    _check_columns(metadata, list(filters), role)
-    mask = np.ones(len(metadata), dtype=bool)
-    for column, value in filters.items():
-        values = list(value) if isinstance(value, (list, tuple, set, np.ndarray)) else [value]
-        mask &= metadata[column].isin(values).to_numpy()
-    return mask
-
-
-def _class_sizes_at_least(values: np.ndarray, minimum: int, column: str, reason: str) -> None:
-    counts = pd.Series(values).value_counts()
-    small = counts[counts < minimum]
-    if len(small):
-        raise ValueError(f"class {_plain(small.index[0])!r} of stratify_label {column!r} has "
-                         f"{small.iloc[0]} members, fewer than {minimum} ({reason})")
-
-
-def _subsample(rows: np.ndarray, sample_size: float, strata, seed: int) -> np.ndarray:
-    """Keep a random ``sample_size`` fraction of ``rows`` (per class with strata)."""
-    if sample_size == 1:
-        return rows
-    rng = np.random.default_rng(seed)
-    codes = np.zeros(len(rows), dtype=int) if strata is None else pd.factorize(strata[rows])[0]
-    kept = []
-    for code in np.unique(codes):
-        group = rows[codes == code]
-        kept.append(rng.permutation(group)[:max(1, round(sample_size * len(group)))])
-    return np.sort(np.concatenate(kept))
-
-
-def _split_test(rows: np.ndarray, test_size: float, strata, seed: int,
-                column: Optional[str]) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """Return ``(train_and_validation_rows, test_rows or None)``."""
-    if test_size == 0:
-        return rows, None
-    if test_size == 1:
-        return rows[:0], rows
-    stratify = None if strata is None else strata[rows]
-    if stratify is not None:
-        _class_sizes_at_least(stratify, 2, column, f"test_size={test_size} needs 2")
-    try:
-        rest, test = train_test_split(rows, test_size=test_size, random_state=seed,
-                                      shuffle=True, stratify=stratify)
-    except ValueError as error:
-        raise ValueError(f"test_size {test_size!r} cannot split {len(rows)} rows: {error}") \
-            from error
-    return np.sort(rest), np.sort(test)
-
-
-def _split_folds(rows: np.ndarray, folds: int, strata, seed: int, column: Optional[str]):
-    """Return ``folds`` (train_rows, validation_rows) pairs; one (rows, None) for 1 fold."""
-    if len(rows) == 0:
-        return []
-    if folds == 1:
-        return [(rows, None)]
-    if folds > len(rows):
-        raise ValueError(f"number_of_folds {folds} is more than the {len(rows)} rows left "
-                         "for training and validation")
-    if strata is None:
-        pairs = KFold(folds, shuffle=True, random_state=seed).split(rows)
-    else:
-        _class_sizes_at_least(strata[rows], folds, column, f"number_of_folds={folds}")
-        pairs = StratifiedKFold(folds, shuffle=True, random_state=seed).split(
-            rows, strata[rows])
-    return [(np.sort(rows[train]), np.sort(rows[validation])) for train, validation in pairs]
-
-
-def _custom_splits(metadata: pd.DataFrame, rows: np.ndarray, custom: Dict[str, Filters],
-                   folds: int, seed: int):
-    """Return ``(fold pairs, test_rows or None)`` selected by metadata filters."""
-    if not isinstance(custom, dict) or "train" not in custom or set(custom) - set(SPLITS):
-        keys = sorted(custom) if isinstance(custom, dict) else custom
-        raise ValueError(f"custom_stratification keys {keys!r} are invalid: expected "
-                         "'train' and optionally 'validation' and 'test'")
-    selected = np.zeros(len(metadata), dtype=bool)
-    selected[rows] = True
-    chosen = {}
-    for split, filters in custom.items():
-        role = f"custom_stratification[{split!r}]"
-        chosen[split] = np.flatnonzero(_filter_mask(metadata, filters, role) & selected)
-        if not len(chosen[split]):
-            raise ValueError(f"{role} {filters!r} selects no row")
-    names = list(chosen)
-    for position, first in enumerate(names):
-        for second in names[position + 1:]:
-            shared = np.intersect1d(chosen[first], chosen[second])
-            if len(shared):
-                raise ValueError(f"custom_stratification splits {first!r} and {second!r} "
-                                 f"share {len(shared)} rows (e.g. row {shared[0]}): "
-                                 "expected disjoint filters")
-    if "validation" in chosen:
-        return [(chosen["train"], chosen["validation"])], chosen.get("test")
-    return _split_folds(chosen["train"], folds, None, seed, None), chosen.get("test")
-
-
-def _map_labels(values: np.ndarray, mapping: dict, name: str) -> np.ndarray:
-    if not isinstance(mapping, dict):
-        raise ValueError(f"label_mapping {mapping!r} is invalid: expected a dict")
-    flat = pd.Series(values.ravel())
-    known = flat.isin(list(mapping)).to_numpy()
-    if not known.all():
-        bad = _plain(flat[~known].iloc[0])
-        raise ValueError(f"{name} value {bad!r} not in label_mapping keys {list(mapping)}")
-    return np.asarray(flat.map(mapping).tolist()).reshape(values.shape)
-
-
-def _is_integral(value) -> bool:
-    if isinstance(value, (str, bytes)):
-        return False
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return False
-    return math.isfinite(number) and number.is_integer()
-
-
-def prepare_labels(values, label_mapping: Optional[dict] = None, continuous: bool = False,
-                   name: str = "labels") -> np.ndarray:
-    """Map labels, then return float32 values or int64 class ids.
-
-    Parameters
-    ----------
-    values : array-like
-        Labels, shape ``(N,)`` or ``(N, K)``.
-    label_mapping : dict, optional
-        Replaces each value by ``label_mapping[value]``; every value must be a key.
-    continuous : bool
-        Return float32 values instead of integer class ids.
-    name : str
-        How errors name the labels.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 (``continuous``) or int64 labels.
-    """
-    values = np.asarray(values)
-    if label_mapping is not None:
-        values = _map_labels(values, label_mapping, name)
-    if continuous:
-        try:
-            return values.astype(np.float32)
-        except (TypeError, ValueError):
-            bad = next(value for value in values.ravel() if not _is_number(value))
-            raise ValueError(f"{name} value {_plain(bad)!r} is not a number: expected "
-                             "numbers with continuous_labels=True (or a label_mapping)") from None
-    if values.dtype.kind in "iub":
-        return values.astype(np.int64)
-    bad = next((value for value in values.ravel() if not _is_integral(value)), None)
-    if bad is not None:
-        raise ValueError(f"{name} value {_plain(bad)!r} is not an integer class id: expected "
-                         "integers (or give label_mapping, or continuous_labels=True)")
-    return values.astype(np.float64).astype(np.int64)
-
-
-def _is_number(value) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 class DataManager:
@@ -268,7 +38,8 @@ class DataManager:
     Parameters
     ----------
     input_path : str
-        ``.npy`` array of shape ``(N, ...)``, opened memory-mapped (never copied whole).
+        ``.npy`` array of shape ``(N, ...)``, opened memory-mapped (never copied whole;
+        :func:`~pynet_cvae.datasets.nifti.fetch_nifti` makes one from NIfTI images).
     metadata_path : str
         Tab-separated table with one row per sample.
     output_path : str, optional
@@ -315,6 +86,16 @@ class DataManager:
     seed : int
         Seed of every random choice: subsample, splits, shuffling, weighted draws,
         augmentation and patches.
+    missing_label : int, optional
+        Marker of unlabelled rows for semi-supervised training (e.g. -1). A row whose
+        label is the marker or an empty cell is kept, with the marker as its label
+        (int64) in mini-batches. In ``stratify_label`` such rows form their own
+        stratum; ``"weighted_random"`` balances the labelled classes and draws the
+        unlabelled rows at their natural frequency (see
+        :func:`~pynet_cvae.datasets.loading.balanced_weights`).
+    check_finite : bool
+        Scan the input and output arrays for NaN and infinite values (in bounded
+        chunks) and raise, naming the first one, when there is one.
     **dataloader_kwargs
         ``drop_last`` (training loader) and torch ``DataLoader`` arguments such as
         ``num_workers`` and ``pin_memory``.
@@ -329,36 +110,42 @@ class DataManager:
                  add_input: bool = False, test_size: float = 0.1,
                  label_mapping: Optional[dict] = None, patch_size=None,
                  continuous_labels: bool = False, sample_size: float = 1, seed: int = 42,
+                 missing_label: Optional[int] = None, check_finite: bool = True,
                  **dataloader_kwargs):
         self._init_loading(batch_size, sampler, seed, dataloader_kwargs)
-        _check_fraction("test_size", test_size, open_at_zero=False)
-        _check_fraction("sample_size", sample_size, open_at_zero=True)
-        _check_int("number_of_folds", number_of_folds, 1)
+        check_fraction("test_size", test_size, open_at_zero=False)
+        check_fraction("sample_size", sample_size, open_at_zero=True)
+        check_int("number_of_folds", number_of_folds, 1)
+        check_missing_label(missing_label, continuous_labels)
+        self.missing_label = missing_label
         if custom_stratification is not None and stratify_label is not None:
             raise ValueError(f"custom_stratification and stratify_label {stratify_label!r} "
                              "are exclusive: expected one of them")
         if sampler == "weighted_random" and stratify_label is None:
             raise ValueError("sampler 'weighted_random' needs stratify_label: expected the "
                              "column whose classes it balances")
-        self.inputs = _open_array(input_path, "input_path")
-        self.outputs = None if output_path is None else _open_array(output_path, "output_path")
+        self.inputs = open_array(input_path, "input_path")
+        self.outputs = None if output_path is None else open_array(output_path, "output_path")
         if self.outputs is not None and len(self.outputs) != len(self.inputs):
             raise ValueError(f"output_path {output_path!r} has {len(self.outputs)} samples "
                              f"but input_path {input_path!r} has {len(self.inputs)}")
-        self.metadata = _read_metadata(metadata_path, len(self.inputs), input_path)
+        if check_finite:
+            _check_arrays_finite(f"input_path {input_path!r}", self.inputs,
+                                 f"output_path {output_path!r}", self.outputs)
+        self.metadata = read_metadata(metadata_path, len(self.inputs), input_path)
         strata = self._read_strata(stratify_label)
         rows = self._project(projection_labels, strata, stratify_label)
-        rows = _subsample(rows, sample_size, strata, seed)
+        rows = subsample(rows, sample_size, strata, seed)
         self.labels = self._read_labels(labels, rows, label_mapping, continuous_labels)
         if custom_stratification is not None:
-            folds, test_rows = _custom_splits(self.metadata, rows, custom_stratification,
-                                              number_of_folds, seed)
+            folds, test_rows = custom_splits(self.metadata, rows, custom_stratification,
+                                             number_of_folds, seed)
         else:
-            rest, test_rows = _split_test(rows, test_size, strata, seed, stratify_label)
-            folds = _split_folds(rest, number_of_folds, strata, seed, stratify_label)
+            rest, test_rows = split_test(rows, test_size, strata, seed, stratify_label)
+            folds = split_folds(rest, number_of_folds, strata, seed, stratify_label)
         self.number_of_folds = len(folds) if folds else number_of_folds
         make = partial(ArrayDataset, self.inputs, outputs=self.outputs, labels=self.labels,
-                       strata=None if strata is None else pd.factorize(strata)[0],
+                       strata=None if strata is None else strata_codes(strata, missing_label),
                        input_transforms=input_transforms, output_transforms=output_transforms,
                        add_input=add_input, patch_size=patch_size, seed=seed)
         self.dataset = {
@@ -369,10 +156,10 @@ class DataManager:
             "test": None if test_rows is None else make(test_rows)}
 
     def _init_loading(self, batch_size: int, sampler, seed: int, arguments: dict) -> None:
-        _check_int("batch_size", batch_size, 1)
-        _check_sampler(sampler)
-        _check_int("seed", seed, 0)
-        _check_loader_arguments(arguments)
+        check_int("batch_size", batch_size, 1)
+        check_sampler(sampler)
+        check_int("seed", seed, 0)
+        check_loader_arguments(arguments)
         self.batch_size, self.sampler, self.seed = batch_size, sampler, seed
         self.drop_last = bool(arguments.pop("drop_last", False))
         self.dataloader_kwargs = arguments
@@ -380,30 +167,31 @@ class DataManager:
     def _read_strata(self, column: Optional[str]) -> Optional[np.ndarray]:
         if column is None:
             return None
-        _check_columns(self.metadata, [column], "stratify_label")
-        return self.metadata[column].to_numpy()
+        check_columns(self.metadata, [column], "stratify_label")
+        return stratum_values(self.metadata[column].to_numpy(), self.missing_label)
 
     def _project(self, projection_labels: Optional[Filters], strata, column) -> np.ndarray:
         rows = np.arange(len(self.metadata))
         if projection_labels is not None:
-            rows = np.flatnonzero(_filter_mask(self.metadata, projection_labels,
-                                               "projection_labels"))
+            rows = np.flatnonzero(filter_mask(self.metadata, projection_labels,
+                                              "projection_labels"))
             if not len(rows):
                 raise ValueError(f"projection_labels {projection_labels!r} selects no row")
         if strata is not None and pd.isna(strata[rows]).any():
             missing = rows[pd.isna(strata[rows])]
             raise ValueError(f"stratify_label column {column!r} has missing values (e.g. "
-                             f"row {missing[0]}): expected a class for every row")
+                             f"row {missing[0]}): expected a class for every row (or "
+                             "missing_label=-1 to keep unlabelled rows)")
         return rows
 
     def _read_labels(self, labels, rows: np.ndarray, mapping, continuous: bool):
         if labels is None:
             return None
         columns = [labels] if isinstance(labels, str) else list(labels)
-        _check_columns(self.metadata, columns, "labels")
+        check_columns(self.metadata, columns, "labels")
         name = f"labels column {columns[0]!r}" if len(columns) == 1 else f"labels {columns}"
         values = prepare_labels(self.metadata[columns].to_numpy()[rows], mapping,
-                                continuous, name)
+                                continuous, name, self.missing_label, rows)
         full = np.zeros((len(self.metadata),) + values.shape[1:], dtype=values.dtype)
         full[rows] = values
         return full[:, 0] if len(columns) == 1 else full
@@ -466,10 +254,12 @@ class DataManager:
         return Loaders(**loaders)
 
     @classmethod
-    def _single_fold(cls, train, validation, test, batch_size, sampler, seed, arguments):
+    def _single_fold(cls, train, validation, test, batch_size, sampler, seed, arguments,
+                     missing_label=None):
         manager = cls.__new__(cls)
         manager._init_loading(batch_size, sampler, seed, arguments)
         manager.inputs = manager.outputs = manager.labels = manager.metadata = None
+        manager.missing_label = missing_label
         manager.number_of_folds = 1
         manager.dataset = {"train": [train], "validation": [validation], "test": test}
         return manager
@@ -482,16 +272,21 @@ class DataManager:
                    data_augmentation_transforms=None, add_input: bool = False,
                    label_mapping: Optional[dict] = None, patch_size=None,
                    continuous_labels: bool = False, seed: int = 42,
+                   missing_label: Optional[int] = None, check_finite: bool = True,
                    **dataloader_kwargs) -> "DataManager":
         """Build a one-fold manager from arrays (memmaps stay memmaps).
 
         Parameters are those of :class:`DataManager`; ``<split>_inputs`` of shape
         ``(N, ...)`` with ``<split>_outputs`` and ``<split>_labels`` of ``N`` rows.
-        "weighted_random" balances the classes of ``train_labels``.
+        "weighted_random" balances the classes of ``train_labels`` (unlabelled rows,
+        ``missing_label``, at their natural frequency).
         """
-        _check_sampler(sampler)
+        check_sampler(sampler)
+        check_missing_label(missing_label, continuous_labels)
         common = dict(input_transforms=input_transforms, output_transforms=output_transforms,
                       add_input=add_input, patch_size=patch_size, seed=seed)
+        labelling = dict(mapping=label_mapping, continuous=continuous_labels,
+                         missing_label=missing_label, check_finite=check_finite)
         datasets = {}
         for split, (inputs, outputs, labels) in {
                 "train": (train_inputs, train_outputs, train_labels),
@@ -499,10 +294,10 @@ class DataManager:
                 "test": (test_inputs, test_outputs, test_labels)}.items():
             options = dict(common, augmentation_transforms=data_augmentation_transforms,
                            random_patches=True) if split == "train" else common
-            datasets[split] = _numpy_dataset(split, inputs, outputs, labels, label_mapping,
-                                             continuous_labels, sampler, options)
+            datasets[split] = _numpy_dataset(split, inputs, outputs, labels, sampler, options,
+                                             **labelling)
         return cls._single_fold(datasets["train"], datasets["validation"], datasets["test"],
-                                batch_size, sampler, seed, dataloader_kwargs)
+                                batch_size, sampler, seed, dataloader_kwargs, missing_label)
 
     @classmethod
     def from_dataset(cls, train_dataset: Optional[Dataset] = None,
@@ -522,8 +317,16 @@ class DataManager:
         return cls._single_fold(*wrap, batch_size, sampler, seed, dataloader_kwargs)
 
 
-def _numpy_dataset(split: str, inputs, outputs, labels, mapping, continuous: bool, sampler,
-                   options: dict) -> Optional[ArrayDataset]:
+def _check_arrays_finite(input_name: str, inputs: np.ndarray, output_name: str,
+                         outputs: Optional[np.ndarray]) -> None:
+    check_finite_values(inputs, input_name)
+    if outputs is not None:
+        check_finite_values(outputs, output_name)
+
+
+def _numpy_dataset(split: str, inputs, outputs, labels, sampler, options: dict,
+                   mapping: Optional[dict], continuous: bool, missing_label: Optional[int],
+                   check_finite: bool) -> Optional[ArrayDataset]:
     if inputs is None:
         if outputs is not None or labels is not None:
             raise ValueError(f"{split}_outputs or {split}_labels given without {split}_inputs")
@@ -535,12 +338,14 @@ def _numpy_dataset(split: str, inputs, outputs, labels, mapping, continuous: boo
                              f"{len(inputs)}: expected one row per sample")
     if outputs is not None and not isinstance(outputs, np.ndarray):
         outputs = np.asarray(outputs)
+    if check_finite:
+        _check_arrays_finite(f"{split}_inputs", inputs, f"{split}_outputs", outputs)
     if labels is not None:
-        labels = prepare_labels(labels, mapping, continuous, f"{split}_labels")
+        labels = prepare_labels(labels, mapping, continuous, f"{split}_labels", missing_label)
     strata = None
     if split == "train" and isinstance(sampler, str) and sampler == "weighted_random":
         if labels is None or labels.ndim != 1 or continuous:
             raise ValueError("sampler 'weighted_random' needs 1-D class train_labels to "
                              "balance")
-        strata = pd.factorize(labels)[0]
+        strata = strata_codes(labels, missing_label)
     return ArrayDataset(inputs, outputs=outputs, labels=labels, strata=strata, **options)

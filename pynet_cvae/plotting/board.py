@@ -1,153 +1,91 @@
-"""A Visdom board that follows a training: one line plot per value, and images.
+"""A Visdom board that follows a training: curves, predictions, configuration.
 
-:class:`Board` connects a ``visdom.Visdom`` client, ``board.viewer``, starting a
-local server when none answers. When the server cannot be reached (a remote
-host that does not answer, or a server that goes away during training) the
-board warns once and goes on offline: plotting calls become no-ops, recorded
-in ``offline_log`` when one is given, so training is never interrupted.
+:class:`Board` connects a :class:`~pynet_cvae.plotting.client.BoardClient`
+(a ``visdom.Visdom``), ``board.viewer``, starting a local server when none
+answers. It draws one line plot per metric, with the training value ``m`` and
+the validation value ``val_m`` as two traces of the same plot (one pair per
+fold), x being the epoch; the learning rate; the validation predictions as
+images; and the run's configuration as a table. :func:`update_board` is the
+``after_epoch`` observer that feeds it.
+
+Updates are sent in the background and written to a replay log first, so a
+slow, frozen or lost server never stops nor slows down a training run by more
+than ``timeout`` seconds, and nothing is lost (see
+:mod:`pynet_cvae.plotting.replay`).
+
+Names that come from user data (metric names, configuration keys and values)
+are shown as text, never as markup: they are HTML-escaped where Visdom or
+Plotly would read markup.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
+import html
 import logging
-import numbers
-import os
+import math
 import warnings
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
-import numpy as np
-import requests
-import visdom
-
+from pynet_cvae.plotting import probe
 from pynet_cvae.plotting import server as servers
+from pynet_cvae.plotting.client import BoardClient, VisdomLoginError
+from pynet_cvae.plotting.values import as_array, as_scalar, check_images
 
 logger = logging.getLogger("pynet_cvae")
 
 _SKIPPED_KEYS = ("epoch", "fold")
 _PRED_KEY = "val_pred"
-_LOGGED_ENDPOINTS = ("events", "update")
+_VALIDATION_PREFIX = "val_"
+_LEARNING_RATE = "lr"
+_CONFIG_WINDOW = "configuration"
+_SPECIAL_TITLES = {_LEARNING_RATE: "learning rate", _PRED_KEY: "validation predictions",
+                   _CONFIG_WINDOW: "configuration"}
+_RESERVED_WINDOWS = frozenset({_PRED_KEY, _CONFIG_WINDOW, "sampling"})
+_FORBIDDEN_IN_ENV = ("/", "\\", "<", ">", "&", "\"", "'")
 
 
-class _QuietFilter(logging.Filter):
-    """Drop Visdom's informative warnings (new session, no socket)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.ERROR
-
-
-@contextlib.contextmanager
-def _quiet_visdom_logger() -> Iterator[None]:
-    """Silence the ``visdom`` logger's warnings while a client is set up."""
-    visdom_logger = logging.getLogger("visdom")
-    quiet = _QuietFilter()
-    visdom_logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        visdom_logger.removeFilter(quiet)
-
-
-class _Viewer(visdom.Visdom):
-    """A Visdom client that never raises or hangs on a lost connection.
-
-    Each request waits at most ``request_timeout`` seconds. The first request
-    that fails warns once and switches the client to Visdom's offline mode,
-    where calls only append to ``offline_log`` (or to nothing).
-    """
-
-    def __init__(self, *args: Any, request_timeout: float = 5.0,
-                 offline_log: Optional[str] = None, **kwargs: Any) -> None:
-        self.request_timeout = request_timeout
-        self.offline_log = offline_log
-        with _quiet_visdom_logger(), warnings.catch_warnings():
-            # Visdom 0.2.4 calls the deprecated ``Logger.warn``.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            super().__init__(*args, **kwargs)
-
-    def _handle_post(self, url: str, data: Any = None) -> Any:
-        """Send one request; on a connection failure, go offline."""
-        if self.offline:
-            return False
-        try:
-            reply = self.session.post(url, data=data or {},
-                                      timeout=(self.request_timeout, 60.0))
-            return reply.text
-        except requests.RequestException as error:
-            self.go_offline(f"it stopped answering ({error})")
-            self._record(url, data)
-            return False
-
-    def go_offline(self, reason: Optional[str] = None) -> None:
-        """Stop sending to the server; warn once with ``reason`` when given.
-
-        Parameters
-        ----------
-        reason : str, optional
-            Why the server is given up; None goes offline silently.
-        """
-        if self.offline:
-            return
-        self.offline = True
-        self.use_socket = False
-        self.log_to_filename = self.offline_log or os.devnull
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-        if reason is not None:
-            where = f"{self.server}:{self.port}"
-            kept = (f"; they are recorded in {self.offline_log}"
-                    if self.offline_log else "")
-            warnings.warn(f"Visdom server at {where}: {reason}; board updates "
-                          f"are no longer sent{kept}", RuntimeWarning,
-                          stacklevel=2)
-
-    def _record(self, url: str, data: Any) -> None:
-        """Append the message that failed to the offline log, if any."""
-        endpoint = url.rsplit("/", 1)[-1]
-        if not self.offline_log or endpoint not in _LOGGED_ENDPOINTS:
-            return
-        with contextlib.suppress(TypeError, ValueError):
-            self._log(json.loads(data), endpoint)
-
-
-def _as_scalar(value: Any) -> Optional[float]:
-    """Return ``value`` as a float when it is a real number or holds one element."""
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    if isinstance(value, (np.ndarray, np.generic)) and value.size == 1:
-        if np.issubdtype(value.dtype, np.number) or value.dtype == bool:
-            return float(value.reshape(()))
-    return None
-
-
-def _as_array(value: Any) -> np.ndarray:
-    """Return a NumPy array from an array, a tensor (on any device) or a list."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
-def _check_images(images: np.ndarray, source: str) -> None:
-    """Raise a clear error unless ``images`` is N x 1 x H x W or N x 3 x H x W."""
-    if images.ndim != 4 or images.shape[1] not in (1, 3):
+def _check_env(env: str) -> None:
+    """Reject an environment name that is empty, a path, or markup."""
+    if not isinstance(env, str) or not env or env.startswith(".") or any(
+            character in env for character in _FORBIDDEN_IN_ENV):
         raise ValueError(
-            f"{source} must give an N x 1 x H x W or N x 3 x H x W array of "
-            f"images; got shape {tuple(images.shape)}")
+            f"env must be a non-empty name without path separators, markup or quotes "
+            f"(e.g. 'cvae' or 'cvae_fold0'); got {env!r}")
+
+
+def _as_text(name: str) -> str:
+    """Escape ``name`` for Plotly, which reads a subset of HTML in its labels."""
+    return html.escape(str(name), quote=False)
+
+
+def window_of(key: str) -> str:
+    """Return the window of a value: ``val_<m>`` goes with ``<m>``.
+
+    Parameters
+    ----------
+    key : str
+        The value's name, e.g. ``"val_loss"``.
+
+    Returns
+    -------
+    str
+        The window (and metric) name, e.g. ``"loss"``; ``"metric <m>"`` for a
+        metric named like one of the board's other windows.
+    """
+    if key.startswith(_VALIDATION_PREFIX) and len(key) > len(_VALIDATION_PREFIX):
+        key = key[len(_VALIDATION_PREFIX):]
+    return f"metric {key}" if key in _RESERVED_WINDOWS else key
 
 
 class Board:
-    """A Visdom board: line plots of the values of each epoch, and predictions.
+    """A Visdom board: training and validation curves, predictions, configuration.
 
     Parameters
     ----------
     port : int, default 8097
         The Visdom server port.
     host : str, default "http://localhost"
-        The Visdom server URL. For a local host (localhost, 127.0.0.1, ::1)
+        The Visdom server URL. For this machine (localhost, 127.0.0.1, ::1)
         with no server answering, a server is started on 127.0.0.1 and
         stopped by :meth:`close` or at interpreter exit.
     env : str, default "main"
@@ -164,25 +102,37 @@ class Board:
         Close the windows already in ``env``, so a new run does not append
         to the plots of the previous one.
     timeout : float, default 5.0
-        Seconds to wait for a server to answer a connection.
+        Seconds a request to the server may take; no board call blocks longer.
     server_timeout : float, default 30.0
         Seconds to wait for a started server to answer.
-    offline_log : str, optional
-        A file that records the board's messages when the server cannot be
-        reached (replay them later with ``viewer.replay_log``).
+    replay_log : str, optional
+        A file that every update is appended to, sent or not (replay it with
+        ``pynet-cvae board replay``).
+    allow_remote : bool, default False
+        Allow a ``host`` that is not this machine.
+    login : bool, default False
+        Log in with the credentials of the environment variables
+        ``VISDOM_USERNAME`` and ``VISDOM_PASSWORD`` (for a server started with
+        login); a server that the board starts then has the login too.
 
     Attributes
     ----------
-    viewer : visdom.Visdom
-        The Visdom client; it never raises on a lost connection.
+    viewer : BoardClient
+        The Visdom client (a ``visdom.Visdom``); it never raises on a lost
+        connection.
     server : VisdomServer or None
         The server this board uses and this process started, if any.
 
     Raises
     ------
+    ValueError
+        For a remote ``host`` without ``allow_remote``, a bad ``env``, or
+        ``login`` without its environment variables.
     VisdomServerError
         When a local server must be started and the port is busy with another
         program, or the server does not start.
+    VisdomLoginError
+        When the server refuses the login.
     """
 
     def __init__(self, port: int = 8097, host: str = "http://localhost",
@@ -190,29 +140,46 @@ class Board:
                  prepare_pred: Optional[Callable[[Any], Any]] = None,
                  env_path: Optional[str] = None, clear_env: bool = True,
                  timeout: float = 5.0, server_timeout: float = 30.0,
-                 offline_log: Optional[str] = None) -> None:
+                 replay_log: Optional[str] = None, allow_remote: bool = False,
+                 login: bool = False) -> None:
+        _check_env(env)
         self.port = port
         self.host = host
         self.env = env
         self.display_pred = display_pred
         self.prepare_pred = prepare_pred
         self.timeout = timeout
-        self.offline_log = offline_log
+        self.replay_log = replay_log
         self.server: Optional[servers.VisdomServer] = None
+        self._titles: Dict[str, str] = {}
+        self._traces: Dict[str, set] = {}
         self._closed = False
-        if servers.is_local_host(host):
+        credentials = probe.credentials_from_environment() if login else None
+        if probe.is_local_host(host):
             self.server = servers.acquire_server(
                 port, host, env_path=env_path, timeout=server_timeout,
-                probe_timeout=timeout)
+                probe_timeout=timeout, login=login)
             url = self.server.url if self.server is not None else host
-            self.viewer = self._connect(servers.base_url(url))
-        elif servers.is_visdom_server(host, port, timeout=timeout):
-            self.viewer = self._connect(servers.base_url(host))
+            self.viewer = self._connect(probe.base_url(url), credentials)
+        elif not allow_remote:
+            raise ValueError(
+                f"host {host!r} is not this machine: pass allow_remote=True (or "
+                "--allow-remote) to send the board there, with login=True for a "
+                "server started with login")
+        elif probe.is_visdom_server(host, port, timeout=timeout, credentials=credentials):
+            self.viewer = self._connect(probe.base_url(host), credentials)
+        elif probe.requires_login(host, port, timeout=timeout):
+            raise VisdomLoginError(
+                f"the Visdom server at {probe.server_url(host, port)} "
+                + ("refused the login: check VISDOM_USERNAME and VISDOM_PASSWORD"
+                   if login else "needs a login: pass login=True (--login) with "
+                   "VISDOM_USERNAME and VISDOM_PASSWORD set"))
         else:
-            self.viewer = self._offline_viewer()
+            self.viewer = self._connect(probe.base_url(host), None, offline=True)
+            kept = f"; they are recorded in {replay_log}" if replay_log else ""
             warnings.warn(
-                f"no Visdom server answers at {servers.server_url(host, port)}"
-                "; board updates will not be shown", RuntimeWarning,
+                f"no Visdom server answers at {probe.server_url(host, port)}"
+                f"; board updates will not be shown{kept}", RuntimeWarning,
                 stacklevel=2)
         if clear_env:
             self.viewer.close(win=None, env=env)
@@ -222,29 +189,32 @@ class Board:
         """bool: whether updates are sent to a server."""
         return not self.viewer.offline
 
-    def _connect(self, url: str) -> _Viewer:
-        """Return a client connected to the server at ``url``."""
+    def _connect(self, url: str, credentials: Optional[probe.Credentials],
+                 offline: bool = False) -> BoardClient:
+        """Return a client of the server at ``url``."""
         logger.debug("Connecting a Visdom client to %s:%d", url, self.port)
-        return _Viewer(server=url, port=self.port, env=self.env,
-                       raise_exceptions=False, use_incoming_socket=False,
-                       request_timeout=self.timeout,
-                       offline_log=self.offline_log)
+        return BoardClient(url, self.port, self.env, request_timeout=self.timeout,
+                           replay_log=self.replay_log, credentials=credentials,
+                           offline=offline)
 
-    def _offline_viewer(self) -> _Viewer:
-        """Return a client that sends nothing (and records to ``offline_log``)."""
-        return _Viewer(server=self.host, port=self.port, env=self.env,
-                       raise_exceptions=False, offline=True,
-                       log_to_filename=self.offline_log or os.devnull,
-                       request_timeout=self.timeout,
-                       offline_log=self.offline_log)
+    def _title(self, window: str) -> str:
+        """Return the title of ``window``, distinct from the board's other titles."""
+        if window not in self._titles:
+            title = _SPECIAL_TITLES.get(window, window)
+            if title in self._titles.values():
+                title = f"{title} [{window}]"
+            self._titles[window] = title
+        return self._titles[window]
 
-    def update_plots(self, data: Mapping[str, Any], epoch: int) -> None:
-        """Append each scalar of ``data`` to its line plot; show predictions.
+    def update_plots(self, data: Mapping[str, Any], epoch: int,
+                     fold: Optional[int] = None) -> None:
+        """Add each scalar of ``data`` to its line plot; show predictions.
 
-        Each scalar (a number, or an array or tensor with one element) goes to
-        the window named after its key, at x = ``epoch``. Other values are
-        skipped, except ``data["val_pred"]`` that is shown as images when
-        ``display_pred`` is set.
+        A scalar (a number, or an array or tensor with one element) named
+        ``m`` or ``val_m`` becomes the point ``(epoch, value)`` of the trace
+        ``m`` or ``val_m`` (with ``, fold <f>`` when ``fold`` is given) in the
+        window ``m``. Other values are skipped, except ``data["val_pred"]``,
+        shown as images when ``display_pred`` is set.
 
         Parameters
         ----------
@@ -252,6 +222,8 @@ class Board:
             The values of this epoch, by name.
         epoch : int
             The current epoch, the x coordinate of the new points.
+        fold : int, optional
+            The current fold: each fold has its own traces.
 
         Raises
         ------
@@ -262,20 +234,53 @@ class Board:
         for key, value in data.items():
             if key == _PRED_KEY:
                 continue
-            scalar = _as_scalar(value)
+            scalar = as_scalar(value)
             if scalar is None:
                 logger.debug("Board skips %r: not a scalar", key)
                 continue
-            self._append_point(key, epoch, scalar)
+            self.add_point(str(key), epoch, scalar, fold)
         if self.display_pred and data.get(_PRED_KEY) is not None:
             self.show_predictions(data[_PRED_KEY], epoch)
 
-    def _append_point(self, key: str, epoch: int, value: float) -> None:
-        """Append ``(epoch, value)`` to the line plot ``key``."""
-        self.viewer.line(
-            X=np.array([epoch], dtype=float), Y=np.array([value]), win=key,
-            env=self.env, update="append",
-            opts={"title": key, "xlabel": "epoch", "ylabel": key})
+    def add_point(self, key: str, epoch: float, value: float,
+                  fold: Optional[int] = None) -> None:
+        """Add ``(epoch, value)`` to the trace ``key`` of the window of ``key``.
+
+        Parameters
+        ----------
+        key : str
+            The value's name; ``val_m`` goes to the window ``m``.
+        epoch : float
+            The x coordinate.
+        value : float
+            The y coordinate (a non-finite value leaves a gap).
+        fold : int, optional
+            The fold, appended to the trace's name.
+        """
+        window = window_of(key)
+        trace = key if fold is None else f"{key}, fold {fold}"
+        point = {"x": [float(epoch)], "y": [value if math.isfinite(value) else None],
+                 "name": _as_text(trace), "type": "scatter", "mode": "lines+markers",
+                 "marker": {"size": 6}}
+        if window not in self._traces:
+            self._traces[window] = {trace}
+            self._create_plot(window, point)
+            return
+        self._traces[window].add(trace)
+        self.viewer._send({"data": [point], "win": window, "eid": self.env,
+                           "name": point["name"], "append": True, "opts": {},
+                           "layout": {}}, endpoint="update")
+
+    def _create_plot(self, window: str, point: Dict[str, Any]) -> None:
+        title = self._title(window)
+        layout = {"title": _as_text(title), "showlegend": True,
+                  "xaxis": {"title": "epoch"}, "yaxis": {"title": _as_text(title)},
+                  "margin": {"l": 60, "r": 60, "t": 60, "b": 60}}
+        if window == _LEARNING_RATE:
+            layout["yaxis"]["type"] = "log"
+        self.viewer._send({"data": [point], "win": window, "eid": self.env,
+                           "layout": layout, "opts": {"title": title}},
+                          endpoint="events")
 
     def show_predictions(self, predictions: Any, epoch: Optional[int] = None
                          ) -> None:
@@ -295,24 +300,58 @@ class Board:
             array.
         """
         if self.prepare_pred is not None:
-            images = _as_array(self.prepare_pred(predictions))
-            _check_images(images, "prepare_pred")
+            images = as_array(self.prepare_pred(predictions))
+            check_images(images, "prepare_pred")
         else:
-            images = _as_array(predictions)
-            _check_images(images, "val_pred (without prepare_pred)")
-        caption = _PRED_KEY if epoch is None else f"{_PRED_KEY}, epoch {epoch}"
+            images = as_array(predictions)
+            check_images(images, "val_pred (without prepare_pred)")
+        caption = "validation" if epoch is None else f"validation, epoch {epoch}"
         self.viewer.images(images, win=_PRED_KEY, env=self.env,
-                           opts={"title": _PRED_KEY, "caption": caption})
+                           opts={"title": self._title(_PRED_KEY), "caption": caption})
+
+    def show_config(self, config: Mapping[str, Any]) -> None:
+        """Show the run's configuration as a two-column table.
+
+        Parameters
+        ----------
+        config : mapping
+            The settings by name; keys and values are shown as text.
+        """
+        rows = "".join(
+            f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(str(value))}</td></tr>"
+            for key, value in config.items())
+        table = f'<table class="table table-condensed">{rows}</table>'
+        self.viewer.text(table, win=_CONFIG_WINDOW, env=self.env,
+                         opts={"title": self._title(_CONFIG_WINDOW)})
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the updates already made are sent (bounded).
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait at most (``timeout`` plus a little per waiting
+            update when None).
+
+        Returns
+        -------
+        bool
+            True when everything was sent or given up in time.
+        """
+        done = self.viewer.flush(timeout)
+        self.viewer.warn_if_failed()
+        return done
 
     def close(self) -> None:
-        """Stop sending, and stop the server if the board was its last user.
+        """Send what is waiting (bounded), stop sending, and stop the server if
+        the board was its last user.
 
         A server that was running before the board was created keeps running.
         """
         if self._closed:
             return
         self._closed = True
-        self.viewer.go_offline(None)
+        self.viewer.close_client()
         if self.server is not None:
             servers.release_server(self.server)
 
@@ -328,21 +367,24 @@ class Board:
                 f"env={self.env!r}, {state})")
 
 
-def _learning_rate(scheduler: Any) -> Optional[float]:
-    """Return the current learning rate of a scheduler's optimizer."""
-    optimizer = getattr(scheduler, "optimizer", None)
-    if optimizer is None or not optimizer.param_groups:
-        logger.debug("Board skips the scheduler %r: no optimizer", scheduler)
+def _learning_rate(emitter: Any, scheduler: Any) -> Optional[float]:
+    """Return the current learning rate of the scheduler's (or emitter's) optimizer."""
+    optimizer = getattr(scheduler, "optimizer", None) or getattr(emitter, "optimizer",
+                                                                 None)
+    groups = getattr(optimizer, "param_groups", None)
+    if not groups:
         return None
-    return float(optimizer.param_groups[0]["lr"])
+    return float(groups[0]["lr"])
 
 
 def update_board(signal: Any) -> None:
     """Send the values of an ``after_epoch`` signal to ``signal.object.board``.
 
     Every value named in ``signal.keys`` is sent to
-    :meth:`Board.update_plots` at ``signal.epoch``, except ``epoch`` and
-    ``fold``; a ``scheduler`` becomes its current learning rate, ``lr``.
+    :meth:`Board.update_plots` at ``signal.epoch`` (per ``signal.fold`` when
+    the signal has one), except ``epoch`` and ``fold``; a ``scheduler`` is
+    replaced by the learning rate ``lr``, which is also read from the
+    emitter's ``optimizer`` when the signal has no scheduler.
 
     Parameters
     ----------
@@ -360,14 +402,9 @@ def update_board(signal: Any) -> None:
         raise AttributeError(
             f"update_board needs a board on {type(signal.object).__name__}: "
             "set one first, e.g. interface.board = Board(...)")
-    data = {}
-    for key in signal.keys:
-        if key in _SKIPPED_KEYS:
-            continue
-        value = getattr(signal, key)
-        if key == "scheduler":
-            if value is not None:
-                data["lr"] = _learning_rate(value)
-            continue
-        data[key] = value
-    board.update_plots(data, signal.epoch)
+    data = {key: getattr(signal, key) for key in signal.keys
+            if key not in _SKIPPED_KEYS and key != "scheduler"}
+    learning_rate = _learning_rate(signal.object, getattr(signal, "scheduler", None))
+    if learning_rate is not None:
+        data[_LEARNING_RATE] = learning_rate
+    board.update_plots(data, signal.epoch, getattr(signal, "fold", None))

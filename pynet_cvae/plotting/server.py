@@ -1,9 +1,12 @@
 """Find, start and stop a local Visdom server.
 
-A server started here is a child process bound to ``127.0.0.1`` only. It is
-started from an argument list (never a shell string), through
-``visdom.server.run_server.main`` so that it does not try to download
-JavaScript assets first (``python -m visdom.server`` does, and fails offline).
+A server started here is a child process bound to ``127.0.0.1`` only, unless
+``listen_all=True`` is asked explicitly, and then only with Visdom's login, the
+credentials coming from the environment variables ``VISDOM_USERNAME`` and
+``VISDOM_PASSWORD`` (never from code, arguments or logs). It is started from an
+argument list (never a shell string), through ``visdom.server.run_server.main``
+so that it does not try to download JavaScript assets first (``python -m
+visdom.server`` does, and fails offline; see :mod:`pynet_cvae.plotting.assets`).
 
 Servers started by this process are shared: several boards on the same port use
 one server, which stops when the last of them releases it, or at interpreter
@@ -15,6 +18,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -22,15 +26,19 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
-from urllib.parse import urlparse
+from typing import Dict, Optional, Sequence
 
-import requests
+from pynet_cvae.plotting.probe import (
+    PASSWORD_VARIABLE,
+    USERNAME_VARIABLE,
+    Credentials,
+    credentials_from_environment,
+    is_visdom_server,
+    requires_login,
+    server_url,
+)
 
 logger = logging.getLogger("pynet_cvae")
-
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-"""Host names that designate this machine."""
 
 BIND_ADDRESS = "127.0.0.1"
 """The address a started server listens on (``-bind_local``)."""
@@ -49,98 +57,6 @@ class VisdomServerError(RuntimeError):
     """A Visdom server could not be started or a port cannot be used."""
 
 
-def _host_name(host: str) -> str:
-    """Return the bare, lower-case host name of a URL or host string."""
-    if host in LOCAL_HOSTS:
-        return host
-    parsed = urlparse(host if "://" in host else f"http://{host}")
-    return (parsed.hostname or host).lower()
-
-
-def is_local_host(host: str) -> bool:
-    """Tell whether ``host`` designates this machine (localhost, 127.0.0.1, ::1).
-
-    Parameters
-    ----------
-    host : str
-        A URL or a bare host name.
-
-    Returns
-    -------
-    bool
-        True for a local host.
-    """
-    return _host_name(host) in LOCAL_HOSTS
-
-
-def base_url(host: str) -> str:
-    """Return ``scheme://host`` (IPv6 in brackets) for a URL or bare host name.
-
-    Parameters
-    ----------
-    host : str
-        A URL such as ``"http://localhost"`` or a bare host name.
-
-    Returns
-    -------
-    str
-        The URL without port or path, as ``visdom.Visdom(server=...)`` wants it.
-    """
-    scheme = urlparse(host).scheme if "://" in host else "http"
-    name = _host_name(host)
-    if ":" in name:
-        name = f"[{name}]"
-    return f"{scheme}://{name}"
-
-
-def server_url(host: str, port: int) -> str:
-    """Return ``scheme://host:port`` for a host URL or bare host name.
-
-    Parameters
-    ----------
-    host : str
-        A URL such as ``"http://localhost"`` or a bare host name.
-    port : int
-        The server port.
-
-    Returns
-    -------
-    str
-        The base URL of the server.
-    """
-    return f"{base_url(host)}:{port}"
-
-
-def is_visdom_server(host: str = "http://localhost", port: int = 8097,
-                     timeout: float = 1.0) -> bool:
-    """Tell whether a Visdom server answers at ``host:port``.
-
-    The check asks for the list of environments (``POST /env_state``) and
-    accepts only a JSON list in reply, so another HTTP server on the port is
-    not mistaken for Visdom.
-
-    Parameters
-    ----------
-    host : str, default "http://localhost"
-        The server URL or host name.
-    port : int, default 8097
-        The server port.
-    timeout : float, default 1.0
-        Seconds to wait for the connection and for the reply.
-
-    Returns
-    -------
-    bool
-        True when a Visdom server answered within ``timeout``.
-    """
-    url = f"{server_url(host, port)}/env_state"
-    try:
-        reply = requests.post(url, data="{}", timeout=timeout)
-        return reply.status_code == 200 and isinstance(reply.json(), list)
-    except (requests.RequestException, ValueError):
-        return False
-
-
 def _is_port_in_use(port: int, timeout: float = 0.5) -> bool:
     """Tell whether something accepts TCP connections on 127.0.0.1:``port``."""
     try:
@@ -152,13 +68,14 @@ def _is_port_in_use(port: int, timeout: float = 0.5) -> bool:
 
 def server_command(port: int, env_path: Optional[str] = None,
                    logging_level: str = "WARNING",
-                   extra_args: Sequence[str] = ()) -> list[str]:
+                   extra_args: Sequence[str] = (), login: bool = False,
+                   listen_all: bool = False) -> list[str]:
     """Return the argument list that starts a Visdom server.
 
     Parameters
     ----------
     port : int
-        The port to listen on (on 127.0.0.1 only).
+        The port to listen on (on 127.0.0.1 only, unless ``listen_all``).
     env_path : str, optional
         Where the server keeps its environments; Visdom's default
         (``~/.visdom``) when None.
@@ -166,14 +83,31 @@ def server_command(port: int, env_path: Optional[str] = None,
         The server's logging level.
     extra_args : sequence of str, default ()
         More arguments for ``visdom.server.run_server.main``.
+    login : bool, default False
+        Enable Visdom's login (``-enable_login``).
+    listen_all : bool, default False
+        Listen on every network interface instead of 127.0.0.1 only; it
+        needs ``login``.
 
     Returns
     -------
     list of str
         The command, starting with the current Python interpreter.
+
+    Raises
+    ------
+    ValueError
+        When ``listen_all`` is asked without ``login``.
     """
+    if listen_all and not login:
+        raise ValueError("a Visdom server that listens beyond 127.0.0.1 needs the "
+                         "login (login=True, or --login)")
     argv = [sys.executable, "-c", _RUN_SERVER, "-port", str(port),
-            "-bind_local", "-logging_level", logging_level]
+            "-logging_level", logging_level]
+    if not listen_all:
+        argv.append("-bind_local")
+    if login:
+        argv.append("-enable_login")
     if env_path is not None:
         argv += ["-env_path", os.fspath(env_path)]
     return argv + list(extra_args)
@@ -202,6 +136,7 @@ class VisdomServer:
     argv: list[str]
     log_path: str
     env_path: Optional[str] = None
+    credentials: Optional[Credentials] = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -278,7 +213,8 @@ def _wait_until_ready(server: VisdomServer, timeout: float) -> None:
             error = _failure(server, f"exited with code {code} while starting")
             server.stop()
             raise error
-        if is_visdom_server(server.url, server.port, timeout=0.5):
+        if is_visdom_server(server.url, server.port, timeout=0.5,
+                            credentials=server.credentials):
             return
         if time.monotonic() >= deadline:
             error = _failure(server, f"did not answer within {timeout:g} s")
@@ -287,22 +223,45 @@ def _wait_until_ready(server: VisdomServer, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def _check_port_free(port: int) -> None:
+def _check_port_free(port: int, credentials: Optional[Credentials] = None) -> None:
     """Raise a clear error when 127.0.0.1:``port`` is already in use."""
     if not _is_port_in_use(port):
         return
-    if is_visdom_server(BIND_ADDRESS, port):
+    if is_visdom_server(BIND_ADDRESS, port, credentials=credentials):
         raise VisdomServerError(
             f"a Visdom server already answers on {BIND_ADDRESS}:{port}; "
             "connect to it instead of starting another one")
+    if requires_login(BIND_ADDRESS, port) and credentials is not None:
+        raise VisdomServerError(
+            f"the Visdom server on {BIND_ADDRESS}:{port} refused the login of user "
+            f"{credentials[0]!r}: check {USERNAME_VARIABLE} and {PASSWORD_VARIABLE}")
+    if requires_login(BIND_ADDRESS, port):
+        raise VisdomServerError(
+            f"a Visdom server with login answers on {BIND_ADDRESS}:{port}: log in "
+            f"(login=True, or --login) with {USERNAME_VARIABLE} and "
+            f"{PASSWORD_VARIABLE} set to its credentials")
     raise VisdomServerError(
         f"port {port} on {BIND_ADDRESS} is in use by a program that is not a "
         "Visdom server; stop it or choose another port")
 
 
+def _login_environment() -> Dict[str, str]:
+    """The variables that make Visdom read its login from the environment."""
+    credentials_from_environment()
+    # Visdom keeps its cookie secret in ~/.visdom/COOKIE_SECRET and fails without
+    # the folder.
+    os.makedirs(os.path.join(os.path.expanduser("~"), ".visdom"), mode=0o700,
+                exist_ok=True)
+    variables = {"VISDOM_USE_ENV_CREDENTIALS": "1"}
+    if not os.environ.get("VISDOM_COOKIE"):
+        variables["VISDOM_COOKIE"] = secrets.token_hex(32)
+    return variables
+
+
 def start_server(port: int = 8097, env_path: Optional[str] = None,
                  timeout: float = 30.0, logging_level: str = "WARNING",
-                 extra_args: Sequence[str] = ()) -> VisdomServer:
+                 extra_args: Sequence[str] = (), login: bool = False,
+                 listen_all: bool = False) -> VisdomServer:
     """Start a Visdom server on 127.0.0.1 and wait until it answers.
 
     The server is stopped at interpreter exit. Its output goes to a temporary
@@ -321,6 +280,12 @@ def start_server(port: int = 8097, env_path: Optional[str] = None,
         The server's logging level.
     extra_args : sequence of str, default ()
         More arguments for ``visdom.server.run_server.main``.
+    login : bool, default False
+        Enable Visdom's login with the credentials of ``VISDOM_USERNAME``
+        and ``VISDOM_PASSWORD`` (its cookie secret comes from
+        ``VISDOM_COOKIE``, or ``~/.visdom/COOKIE_SECRET``, or is made up).
+    listen_all : bool, default False
+        Listen on every network interface, not only 127.0.0.1; needs ``login``.
 
     Returns
     -------
@@ -329,24 +294,32 @@ def start_server(port: int = 8097, env_path: Optional[str] = None,
 
     Raises
     ------
+    ValueError
+        When ``listen_all`` is asked without ``login``, or the login's
+        environment variables are not set.
     VisdomServerError
         When the port is busy, or the server exits or does not answer in
         time; the message ends with the server's own output.
     """
-    _check_port_free(port)
-    argv = server_command(port, env_path, logging_level, extra_args)
+    argv = server_command(port, env_path, logging_level, extra_args, login=login,
+                          listen_all=listen_all)
+    credentials = credentials_from_environment() if login else None
+    _check_port_free(port, credentials)
+    environment = dict(os.environ, PYTHONUNBUFFERED="1")
+    if login:
+        environment.update(_login_environment())
     descriptor, log_path = tempfile.mkstemp(prefix=f"visdom-{port}-",
                                             suffix=".log")
-    environment = dict(os.environ, PYTHONUNBUFFERED="1")
     logger.debug("Starting a Visdom server: %s", argv)
     with os.fdopen(descriptor, "wb") as log:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, env=environment)
-    server = VisdomServer(process, port, argv, log_path, env_path)
+    server = VisdomServer(process, port, argv, log_path, env_path, credentials)
     _stop_at_exit(server)
     _wait_until_ready(server, timeout)
-    logger.info("Visdom server started on http://%s:%d", BIND_ADDRESS, port)
+    logger.info("Visdom server started on http://%s:%d%s", BIND_ADDRESS, port,
+                " (and every other interface)" if listen_all else "")
     return server
 
 
@@ -363,7 +336,8 @@ def _stop_at_exit(server: VisdomServer) -> None:
 
 def acquire_server(port: int = 8097, host: str = "http://localhost",
                    env_path: Optional[str] = None, timeout: float = 30.0,
-                   probe_timeout: float = 1.0) -> Optional[VisdomServer]:
+                   probe_timeout: float = 1.0, login: bool = False
+                   ) -> Optional[VisdomServer]:
     """Make sure a Visdom server answers on this machine's ``port``.
 
     A server this process started on ``port`` is shared (and counted as one
@@ -382,6 +356,9 @@ def acquire_server(port: int = 8097, host: str = "http://localhost",
         Seconds to wait for a new server to answer.
     probe_timeout : float, default 1.0
         Seconds to wait for an existing server to answer.
+    login : bool, default False
+        Log in to an existing server, and start a new one with login, with
+        the credentials of ``VISDOM_USERNAME`` and ``VISDOM_PASSWORD``.
 
     Returns
     -------
@@ -399,10 +376,12 @@ def acquire_server(port: int = 8097, host: str = "http://localhost",
         if server is not None and server.running:
             _users[port] += 1
             return server
-        if is_visdom_server(host, port, timeout=probe_timeout):
+        credentials = credentials_from_environment() if login else None
+        if is_visdom_server(host, port, timeout=probe_timeout,
+                            credentials=credentials):
             logger.debug("Using the Visdom server at %s", server_url(host, port))
             return None
-        server = start_server(port, env_path=env_path, timeout=timeout)
+        server = start_server(port, env_path=env_path, timeout=timeout, login=login)
         _servers[port] = server
         _users[port] = 1
         return server

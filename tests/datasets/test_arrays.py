@@ -1,11 +1,15 @@
 """Array-backed datasets and the batched loader."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
 
-from pynet_cvae.datasets.arrays import (
-    ArrayDataset, BatchLoader, DataItem, DatasetAdapter, EpochSampler, as_data_item, read_rows)
+from pynet_cvae.datasets.arrays import ArrayDataset
+from pynet_cvae.datasets.items import DataItem
+from pynet_cvae.datasets.loading import BatchLoader
+from pynet_cvae.datasets.transforms import Flatten, Standardize, batched
 
 
 class Scale:
@@ -38,14 +42,8 @@ def _arrays(rows=40):
 
 def _stacked(dataset, positions):
     items = [dataset[int(position)] for position in positions]
-    return DataItem(*(torch.stack(values) for values in zip(*items)))
-
-
-def test_read_rows_reads_in_any_order():
-    array = np.arange(50).reshape(10, 5)
-    rows = np.array([7, 2, 9, 2, 0])
-    np.testing.assert_array_equal(read_rows(array, rows), array[rows])
-    np.testing.assert_array_equal(read_rows(array, np.array([1, 3])), array[[1, 3]])
+    return DataItem(*(None if values[0] is None else torch.stack(values)
+                      for values in zip(*items)))
 
 
 @pytest.mark.parametrize("random_patches", [False, True])
@@ -104,71 +102,6 @@ def test_dataset_keeps_the_memmap_it_was_given(tmp_path):
                        torch.from_numpy(inputs[[3, 1, 2]]).sort(0).values)
 
 
-def test_epoch_sampler_is_a_function_of_seed_fold_and_epoch():
-    dataset = ArrayDataset(*_arrays()[:1])
-    first = EpochSampler(dataset, "random", seed=1, fold=0)
-    assert np.array_equal(first.positions(2), EpochSampler(dataset, "random", 1, 0).positions(2))
-    assert not np.array_equal(first.positions(2), first.positions(3))
-    other_fold = EpochSampler(dataset, "random", seed=1, fold=1)
-    assert not np.array_equal(first.positions(2), other_fold.positions(2))
-    assert np.array_equal(EpochSampler(dataset, None).positions(5), np.arange(40))
-
-
-def test_loader_length_drop_last_and_resume():
-    dataset = ArrayDataset(*_arrays(10)[:1])
-    assert len(BatchLoader(dataset, batch_size=4)) == 3
-    dropped = BatchLoader(dataset, batch_size=4, drop_last=True)
-    assert len(dropped) == 2 and [len(b.inputs) for b in dropped] == [4, 4]
-    loader = BatchLoader(dataset, batch_size=3, sampler="random", seed=5)
-    epochs = [torch.cat([b.inputs for b in loader]) for _ in range(3)]
-    resumed = BatchLoader(dataset, batch_size=3, sampler="random", seed=5)
-    resumed.load_state_dict({"epoch": 2})
-    assert torch.equal(torch.cat([b.inputs for b in resumed]), epochs[2])
-    assert resumed.state_dict() == {"epoch": 3}
-
-
-@pytest.mark.filterwarnings("ignore:.pin_memory. argument")
-def test_loader_with_workers_and_pinned_memory_matches_the_plain_loader():
-    inputs, outputs, labels = _arrays()
-    dataset = ArrayDataset(inputs, outputs=outputs, labels=labels,
-                           augmentation_transforms=[_jitter])
-    plain = BatchLoader(dataset, batch_size=7, sampler="random")
-    workers = BatchLoader(dataset, batch_size=7, sampler="random", num_workers=2,
-                          pin_memory=True, persistent_workers=True)
-    for _ in range(2):
-        for left, right in zip(plain, workers, strict=True):
-            assert all(torch.equal(a, b) for a, b in zip(left, right))
-
-
-def test_as_data_item_converts_common_item_forms():
-    image = np.ones((1, 2, 2), dtype=np.float64)
-    pair = as_data_item((image, 3))
-    assert pair.inputs.dtype == torch.float32 and pair.labels.dtype == torch.int64
-    assert pair.outputs is None
-    triple = as_data_item((image, image, 0.5))
-    assert triple.outputs.shape == (1, 2, 2) and triple.labels.dtype == torch.float32
-    mapping = as_data_item({"inputs": image, "labels": torch.tensor(2)})
-    assert mapping.labels.item() == 2 and mapping.outputs is None
-    assert as_data_item(torch.zeros(3)).labels is None
-
-
-def test_adapter_rejects_batches_mixing_labels_and_none():
-    class Mixed(torch.utils.data.Dataset):
-        def __len__(self):
-            return 2
-
-        def __getitem__(self, index):
-            return (np.zeros(2), 1) if index == 0 else np.zeros(2)
-
-    with pytest.raises(ValueError, match="some samples have labels and others None"):
-        DatasetAdapter(Mixed()).get_batch([0, 1])
-
-
-def test_weighted_sampler_needs_classes():
-    with pytest.raises(ValueError, match="sampler 'weighted_random' needs class labels"):
-        EpochSampler(ArrayDataset(*_arrays()[:1]), "weighted_random")
-
-
 def test_rows_of_outputs_and_labels_must_match_inputs():
     inputs, outputs, labels = _arrays()
     with pytest.raises(ValueError, match="outputs has 5 rows, expected 40"):
@@ -183,3 +116,40 @@ def test_patches_need_inputs_and_outputs_of_the_same_spatial_shape():
         ArrayDataset(inputs, outputs=outputs[:, :, :5, :5], patch_size=3)
     with pytest.raises(ValueError, match="patch_size \\(7, 2\\) does not fit samples"):
         ArrayDataset(inputs, patch_size=(7, 2))
+
+
+def test_ready_made_batch_capable_transforms_match_the_per_sample_path():
+    inputs, _, labels = _arrays()
+    dataset = ArrayDataset(inputs, labels=labels,
+                           input_transforms=[Standardize(), batched(np.abs), Flatten()])
+    positions = [3, 9, 1]
+    batch = dataset.get_batch(positions)
+    assert batch.inputs.shape == (3, 72)
+    assert torch.allclose(batch.inputs, _stacked(dataset, positions).inputs)
+    expected = np.abs((inputs[3] - inputs[3].mean()) / (inputs[3].std() + 1e-6)).ravel()
+    np.testing.assert_allclose(batch.inputs[0].numpy(), expected, rtol=1e-5)
+
+
+def test_a_pickled_dataset_carries_its_memmaps_as_file_references(tmp_path):
+    inputs, outputs, labels = _arrays(400)
+    np.save(tmp_path / "x.npy", inputs)
+    np.save(tmp_path / "y.npy", outputs)
+    mapped_inputs = np.load(tmp_path / "x.npy", mmap_mode="r")
+    mapped_outputs = np.load(tmp_path / "y.npy", mmap_mode="r")
+    dataset = ArrayDataset(mapped_inputs[100:], indices=[5, 0, 250], labels=labels[100:],
+                           outputs=mapped_outputs[100:], add_input=True)
+    payload = pickle.dumps(dataset)
+    assert len(payload) < inputs[100:].nbytes / 10
+    copy = pickle.loads(payload)
+    assert isinstance(copy.inputs, np.memmap) and isinstance(copy.outputs, np.memmap)
+    for name in DataItem._fields:
+        assert torch.equal(getattr(copy.get_batch([0, 1, 2]), name),
+                           getattr(dataset.get_batch([0, 1, 2]), name))
+    np.testing.assert_array_equal(copy[2].inputs.numpy(), inputs[350])
+
+
+def test_in_memory_arrays_are_pickled_with_their_data():
+    inputs, _, _ = _arrays(4)
+    copy = pickle.loads(pickle.dumps(ArrayDataset(inputs)))
+    assert not isinstance(copy.inputs, np.memmap)
+    np.testing.assert_array_equal(copy.inputs, inputs)

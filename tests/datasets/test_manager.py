@@ -393,89 +393,6 @@ def test_from_dataset_wraps_items(form):
     assert seen == list(range(10))
 
 
-# --- errors -----------------------------------------------------------------------------------
-
-def test_missing_files_are_named(files, tmp_path):
-    with pytest.raises(FileNotFoundError, match="nothing.npy"):
-        DataManager(str(tmp_path / "nothing.npy"), files.metadata_path)
-    with pytest.raises(FileNotFoundError, match="nothing.tsv"):
-        DataManager(files.input_path, str(tmp_path / "nothing.tsv"))
-    with pytest.raises(FileNotFoundError, match="none.npy"):
-        DataManager(files.input_path, files.metadata_path, output_path=str(tmp_path / "none.npy"))
-
-
-def test_length_mismatches_are_named(files, tmp_path):
-    short = tmp_path / "short.tsv"
-    files.metadata[:90].to_csv(short, sep="\t", index=False)
-    with pytest.raises(ValueError, match="has 90 rows but input_path .* has 100"):
-        DataManager(files.input_path, str(short))
-    np.save(tmp_path / "short.npy", files.outputs[:50])
-    with pytest.raises(ValueError, match="has 50 samples"):
-        DataManager(files.input_path, files.metadata_path,
-                    output_path=str(tmp_path / "short.npy"))
-
-
-@pytest.mark.parametrize("options, message", [
-    (dict(labels="digit"), "labels column 'digit' not in metadata columns \\['label'"),
-    (dict(stratify_label="group"), "stratify_label column 'group' not in metadata"),
-    (dict(projection_labels={"city": "x"}), "projection_labels column 'city' not in"),
-    (dict(projection_labels={"site": "rome"}), "projection_labels .*'rome'.* selects no row"),
-    (dict(stratify_label="label", number_of_folds=30, test_size=0),
-     "class 0 of stratify_label 'label' has 25 members, fewer than 30"),
-    (dict(sample_size=0), "sample_size 0 out of range: expected a number in \\(0, 1\\]"),
-    (dict(sample_size=1.5), "sample_size 1.5 out of range"),
-    (dict(test_size=-0.1), "test_size -0.1 out of range: expected a number in \\[0, 1\\]"),
-    (dict(test_size=2), "test_size 2 out of range"),
-    (dict(batch_size=0), "batch_size 0 is invalid: expected an int >= 1"),
-    (dict(number_of_folds=0), "number_of_folds 0 is invalid"),
-    (dict(sampler="shuffled"), "sampler 'shuffled' is invalid: expected 'random'"),
-    (dict(sampler="weighted_random"), "sampler 'weighted_random' needs stratify_label"),
-    (dict(labels="site"), "labels column 'site' value 'paris' is not an integer class id"),
-    (dict(labels="age"), "labels column 'age' value 20.5 is not an integer class id"),
-    (dict(labels="site", label_mapping={"paris": 0}), "value 'lyon' not in label_mapping"),
-    (dict(stratify_label="label", custom_stratification={"train": {"site": "paris"}}),
-     "custom_stratification and stratify_label 'label' are exclusive"),
-    (dict(custom_stratification={"training": {}}), "custom_stratification keys \\['training'\\]"),
-    (dict(custom_stratification={"train": {"site": ["paris", "lyon"]},
-                                 "test": {"label": 1}}),
-     "splits 'train' and 'test' share 25 rows"),
-    (dict(patch_size=9), "patch_size 9 does not fit samples of shape \\(1, 4, 4\\)"),
-    (dict(shuffle=True), "dataloader argument 'shuffle' is set by the DataManager"),
-    (dict(workers=2), "dataloader argument 'workers' unknown"),
-    (dict(seed=-1), "seed -1 is invalid"),
-])
-def test_bad_options_are_named(files, options, message):
-    with pytest.raises(ValueError, match=message):
-        manager_of(files, **options)
-
-
-def test_bad_fold_index_and_split_are_named(files):
-    manager = manager_of(files, number_of_folds=3)
-    for fold_index in (3, -1, "0"):
-        with pytest.raises(ValueError, match=f"fold_index {fold_index!r} out of range"):
-            manager.get_dataloader(train=True, fold_index=fold_index)
-    with pytest.raises(ValueError, match="split 'training' unknown"):
-        manager["training"]
-
-
-def test_from_numpy_errors_are_named(files):
-    with pytest.raises(ValueError, match="train_labels has 3 rows but train_inputs has 100"):
-        DataManager.from_numpy(train_inputs=files.inputs, train_labels=[0, 1, 2])
-    with pytest.raises(ValueError, match="test_labels value 0.5 is not an integer"):
-        DataManager.from_numpy(test_inputs=files.inputs[:2], test_labels=[0.5, 1])
-    with pytest.raises(ValueError, match="weighted_random' needs 1-D class train_labels"):
-        DataManager.from_numpy(train_inputs=files.inputs, sampler="weighted_random")
-    with pytest.raises(ValueError, match="weighted_random' is not available with from_data"):
-        DataManager.from_dataset(train_dataset=PairDataset(3, "pair"),
-                                 sampler="weighted_random")
-
-
-def test_sampler_class_needing_other_arguments_is_named(files):
-    manager = manager_of(files, sampler=torch.utils.data.WeightedRandomSampler)
-    with pytest.raises(ValueError, match="sampler WeightedRandomSampler cannot be built"):
-        manager.get_dataloader(train=True)
-
-
 def test_sampler_instance_is_used_as_given(files, rows_of):
     manager = manager_of(files, sampler=EvenRowsFirst(range(10)), test_size=0,
                          number_of_folds=1, batch_size=5)
@@ -484,7 +401,16 @@ def test_sampler_instance_is_used_as_given(files, rows_of):
     assert epoch_rows(loader, rows_of) == [0, 2, 4, 6, 8, 1, 3, 5, 7, 9]
 
 
-def test_stratified_test_split_needs_two_members_per_class(make_files):
-    files = make_files(rows=20, labels=[0] * 19 + [7])
-    with pytest.raises(ValueError, match="class 7 of stratify_label 'label' has 1 members"):
-        manager_of(files, stratify_label="label", test_size=0.2, number_of_folds=2)
+def test_loader_batches_equal_the_per_sample_items(files):
+    manager = manager_of(files, output_path=files.output_path, add_input=True, batch_size=7,
+                         input_transforms=[lambda x: x * 2], patch_size=2,
+                         data_augmentation_transforms=[_noise], number_of_folds=3)
+    loader = manager.get_dataloader(train=True).train
+    loader.set_epoch(3)
+    batch = next(iter(loader))
+    dataset = loader.dataset
+    dataset.epoch = 3
+    positions = loader.batch_positions(3)[0]
+    for name in DataItem._fields:
+        expected = torch.stack([getattr(dataset[int(p)], name) for p in positions])
+        assert torch.equal(getattr(batch, name), expected), name

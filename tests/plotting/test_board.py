@@ -1,5 +1,9 @@
 """The board, against a real Visdom server: plots read back from the server."""
 
+import json
+import os
+import signal
+import time
 import types
 import warnings
 
@@ -23,10 +27,15 @@ class Signal:
             setattr(self, key, value)
 
 
-def line_points(board, win):
-    """Return the (x, y) points of a line window, read from the server."""
-    trace = window_data(board.viewer, win, board.env)["content"]["data"][0]
-    return trace["x"], trace["y"]
+def traces(board, win):
+    """Return ``{trace name: (x, y)}`` of a line window, read from the server."""
+    data = window_data(board.viewer, win, board.env)["content"]["data"]
+    return {trace["name"]: (trace["x"], trace["y"]) for trace in data}
+
+
+def line_points(board, win, trace=None):
+    """Return the (x, y) points of a trace (by default the window's own)."""
+    return traces(board, win)[trace or win]
 
 
 @pytest.fixture
@@ -111,6 +120,37 @@ def test_a_new_board_clears_its_environment(board, visdom_server):
 
 
 @pytest.mark.visdom
+def test_train_and_validation_values_share_a_plot(board):
+    for epoch in range(3):
+        board.update_plots({"loss": 3.0 - epoch, "val_loss": 4.0 - epoch,
+                            "accuracy": 0.1 * epoch, "val_accuracy": 0.2 * epoch}, epoch)
+    assert window_names(board.viewer, board.env) == {"loss", "accuracy"}
+    assert traces(board, "loss") == {"loss": ([0, 1, 2], [3.0, 2.0, 1.0]),
+                                     "val_loss": ([0, 1, 2], [4.0, 3.0, 2.0])}
+    assert traces(board, "accuracy")["val_accuracy"] == ([0, 1, 2], [0.0, 0.2, 0.4])
+    assert window_data(board.viewer, "loss", board.env)["content"]["layout"][
+        "showlegend"] is True
+
+
+@pytest.mark.visdom
+def test_each_fold_has_its_own_traces(board):
+    for fold in range(2):
+        for epoch in range(2):
+            board.update_plots({"loss": fold + epoch, "val_loss": 10.0 + fold}, epoch,
+                               fold=fold)
+    assert traces(board, "loss") == {
+        "loss, fold 0": ([0, 1], [0.0, 1.0]), "val_loss, fold 0": ([0, 1], [10.0, 10.0]),
+        "loss, fold 1": ([0, 1], [1.0, 2.0]), "val_loss, fold 1": ([0, 1], [11.0, 11.0])}
+
+
+@pytest.mark.visdom
+def test_a_non_finite_value_leaves_a_gap(board):
+    board.update_plots({"loss": float("nan")}, 0)
+    board.update_plots({"loss": 1.0}, 1)
+    assert line_points(board, "loss") == ([0, 1], [None, 1.0])
+
+
+@pytest.mark.visdom
 def test_val_pred_is_shown_after_prepare_pred(visdom_server, env_name):
     board = Board(port=visdom_server.port, env=env_name, display_pred=True,
                   prepare_pred=to_images)
@@ -118,7 +158,8 @@ def test_val_pred_is_shown_after_prepare_pred(visdom_server, env_name):
     board.update_plots({"val_pred": predictions, "loss": 1.0}, 3)
     window = window_data(board.viewer, "val_pred", env_name)
     assert window["type"] == "image"
-    assert window["title"] == "val_pred"
+    assert window["title"] == "validation predictions"
+    assert window["content"]["caption"] == "validation, epoch 3"
     assert window_names(board.viewer, env_name) == {"loss", "val_pred"}
     board.close()
 
@@ -161,11 +202,52 @@ def test_update_board_sends_signal_values_and_learning_rate(board, scheduler_cla
                             val_loss=3.0 - epoch, val_pred=np.zeros((2, 4))))
         optimizer.step()
         scheduler.step(*([1.0] if scheduler_class == "ReduceLROnPlateau" else []))
-    assert window_names(board.viewer, board.env) == {"loss", "val_loss", "lr"}
-    assert line_points(board, "loss") == ([0, 1], [2.0, 1.0])
-    assert line_points(board, "val_loss") == ([0, 1], [3.0, 2.0])
+    assert window_names(board.viewer, board.env) == {"loss", "lr"}
+    assert line_points(board, "loss", "loss, fold 0") == ([0, 1], [2.0, 1.0])
+    assert line_points(board, "loss", "val_loss, fold 0") == ([0, 1], [3.0, 2.0])
     expected_lr = [0.1, 0.05] if scheduler_class == "StepLR" else [0.1, 0.1]
-    assert line_points(board, "lr") == ([0, 1], pytest.approx(expected_lr))
+    assert line_points(board, "lr", "lr, fold 0") == ([0, 1], pytest.approx(expected_lr))
+    assert window_data(board.viewer, "lr", board.env)["title"] == "learning rate"
+
+
+@pytest.mark.visdom
+def test_update_board_reads_the_learning_rate_of_the_optimizer(board):
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=0.002)
+    interface = types.SimpleNamespace(board=board, optimizer=optimizer)
+    update_board(Signal(interface, "after_epoch", epoch=0, fold=1, loss=1.0))
+    assert line_points(board, "lr", "lr, fold 1") == ([0], [0.002])
+
+
+@pytest.mark.visdom
+def test_every_window_has_a_distinct_title(board):
+    board.show_config({"epochs": 3})
+    board.update_plots({"loss": 1.0, "lr": 0.1, "learning rate": 2.0,
+                        "configuration": 3.0}, 0)
+    titles = [window_data(board.viewer, win, board.env)["title"]
+              for win in window_names(board.viewer, board.env)]
+    assert len(titles) == 5 and len(set(titles)) == 5
+    assert {"loss", "learning rate", "configuration"} <= set(titles)
+    assert traces(board, "metric configuration") == {"configuration": ([0], [3.0])}
+
+
+@pytest.mark.visdom
+def test_names_from_user_data_are_shown_as_text_not_markup(board):
+    board.update_plots({"<lambda>": 1.0, "val_<lambda>": 2.0}, 0)
+    window = window_data(board.viewer, "<lambda>", board.env)
+    assert window["title"] == "<lambda>"  # a React text node: shown as is
+    assert window["content"]["layout"]["title"] == "&lt;lambda&gt;"  # Plotly reads markup
+    names = {trace["name"] for trace in window["content"]["data"]}
+    assert names == {"&lt;lambda&gt;", "val_&lt;lambda&gt;"}
+    board.show_config({"<b>key</b>": "<script>alert(1)</script>"})
+    content = window_data(board.viewer, "configuration", board.env)["content"]
+    assert "<script>" not in content and "<b>key" not in content
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in content
+
+
+@pytest.mark.parametrize("env", ["", "../outside", "a/b", "<b>env</b>", ".hidden"])
+def test_bad_environment_names_are_refused(env):
+    with pytest.raises(ValueError, match="env must be"):
+        Board(port=free_port(), env=env)
 
 
 def test_update_board_without_a_board_is_a_clear_error():
@@ -174,11 +256,24 @@ def test_update_board_without_a_board_is_a_clear_error():
         update_board(signal)
 
 
-def test_unreachable_remote_host_warns_once_and_goes_on(tmp_path):
-    log = tmp_path / "board.log"
+def test_a_remote_host_needs_allow_remote():
+    with pytest.raises(ValueError, match="allow_remote=True"):
+        Board(port=free_port(), host="http://127.0.0.2")
+
+
+def test_login_needs_its_environment_variables(monkeypatch):
+    monkeypatch.delenv("VISDOM_USERNAME", raising=False)
+    monkeypatch.setenv("VISDOM_PASSWORD", "secret")
+    with pytest.raises(ValueError, match="VISDOM_USERNAME"):
+        Board(port=free_port(), host="http://127.0.0.2", allow_remote=True, login=True)
+
+
+def test_unreachable_remote_host_warns_once_and_records_everything(tmp_path):
+    log = tmp_path / "board.jsonl"
     with pytest.warns(RuntimeWarning, match="no Visdom server answers") as record:
         board = Board(port=free_port(), host="http://127.0.0.2", env="remote",
-                      display_pred=True, timeout=1.0, offline_log=str(log))
+                      display_pred=True, timeout=1.0, replay_log=str(log),
+                      allow_remote=True)
         board.update_plots({"loss": 1.0, "val_pred": np.zeros((2, 1, 4, 4))}, 0)
         board.viewer.images(np.zeros((2, 1, 4, 4)), win="sampling")
         update_board(Signal(types.SimpleNamespace(board=board), "after_epoch",
@@ -186,28 +281,60 @@ def test_unreachable_remote_host_warns_once_and_goes_on(tmp_path):
         board.close()
     assert len(record) == 1
     assert board.server is None and not board.online
-    assert len(log.read_text().splitlines()) == 4
+    assert [window for _, window in logged(log)] == ["loss", "val_pred", "sampling",
+                                                     "loss"]
+
+
+def logged(log):
+    """Return the (endpoint, window) of each line of a replay log."""
+    return [(endpoint, message["win"]) for endpoint, message in
+            map(json.loads, log.read_text().splitlines())]
 
 
 @pytest.mark.visdom
-def test_losing_the_server_warns_once_and_goes_on(env_path, tmp_path):
-    log = tmp_path / "board.log"
-    board = Board(port=free_port(), env="lost", env_path=env_path,
-                  offline_log=str(log))
+def test_losing_the_server_warns_once_and_records_everything(env_path, tmp_path):
+    log = tmp_path / "board.jsonl"
+    board = Board(port=free_port(), env="lost", env_path=env_path, replay_log=str(log))
     board.update_plots({"loss": 1.0}, 0)
-    board.server.stop()
+    assert board.flush() and board.online
+    board.server.process.kill()
+    board.server.process.wait()
     with pytest.warns(RuntimeWarning, match="stopped answering") as record:
         board.update_plots({"loss": 0.5}, 1)
         board.viewer.images(np.zeros((2, 1, 4, 4)), win="sampling")
+        board.flush()
+        board.update_plots({"loss": 0.25}, 2)
+        board.close()
     assert len(record) == 1 and not board.online
-    assert len(log.read_text().splitlines()) == 2
-    board.close()
+    assert logged(log) == [("events", "loss"), ("update", "loss"), ("events", "sampling"),
+                           ("update", "loss")]
+
+
+@pytest.mark.visdom
+def test_a_frozen_server_does_not_block_the_training(env_path, tmp_path):
+    board = Board(port=free_port(), env="frozen", env_path=env_path, timeout=1.0,
+                  replay_log=str(tmp_path / "board.jsonl"))
+    os.kill(board.server.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.warns(RuntimeWarning, match="stopped answering") as record:
+            for epoch in range(30):
+                board.update_plots({"loss": 1.0 / (epoch + 1), "val_loss": 1.0}, epoch)
+                board.viewer.images(np.zeros((2, 1, 8, 8)), win="sampling")
+            board.flush()
+        assert time.monotonic() - started < 2 * board.timeout + 3.0
+        assert len(record) == 1 and not board.online
+    finally:
+        os.kill(board.server.process.pid, signal.SIGCONT)
+        board.close()
+    assert len(logged(tmp_path / "board.jsonl")) == 90
 
 
 def test_closing_twice_and_updating_after_close_are_harmless():
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        board = Board(port=free_port(), host="http://127.0.0.2", timeout=1.0)
+        board = Board(port=free_port(), host="http://127.0.0.2", timeout=1.0,
+                      allow_remote=True)
         board.close()
         board.close()
         board.update_plots({"loss": 1.0}, 0)

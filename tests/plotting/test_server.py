@@ -9,7 +9,8 @@ import time
 import pytest
 
 from pynet_cvae.plotting import Board, VisdomServerError, is_visdom_server, start_server
-from pynet_cvae.plotting.server import is_local_host, server_command, server_url
+from pynet_cvae.plotting.probe import is_local_host, server_url
+from pynet_cvae.plotting.server import server_command
 
 from ..servers import free_port
 

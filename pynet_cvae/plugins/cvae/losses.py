@@ -7,7 +7,7 @@ the training loop sets before every call, and is called as
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as func
@@ -85,20 +85,44 @@ class DecodeLoss(_LayerOutputsLoss):
     ----------
     classification_weight : float, default 10.0
         The weight of the classification term (the tutorial's value).
+    return_terms : bool, default False
+        Return ``(loss, {"VAELoss": ..., "ClassificationLoss": ...})``: the two terms,
+        detached, as the loss's extra values. The training loop reports them under
+        those names and does not compute the metrics ``VAELoss`` and
+        ``ClassificationLoss`` again (each costs a forward of its loss per batch).
+        By default the loss alone, a tensor.
+
+    Examples
+    --------
+    >>> loss = DecodeLoss(return_terms=True)
+    >>> loss.layer_outputs = {"z_mu": torch.zeros(2, 3), "z_var": torch.zeros(2, 3),
+    ...                       "logits": torch.zeros(2, 5)}
+    >>> value, terms = loss(torch.full((2, 4), 0.5), torch.full((2, 4), 0.5),
+    ...                     torch.tensor([0, 1]))
+    >>> sorted(terms), bool(value == terms["VAELoss"] + 10 * terms["ClassificationLoss"])
+    (['ClassificationLoss', 'VAELoss'], True)
     """
 
     required = ("z_mu", "z_var", "logits")
 
-    def __init__(self, classification_weight: float = 10.0) -> None:
+    def __init__(self, classification_weight: float = 10.0,
+                 return_terms: bool = False) -> None:
         super().__init__()
         self.classification_weight = float(classification_weight)
+        self.return_terms = bool(return_terms)
         self.auto_encode = VAELoss()
         self.classification = ClassificationLoss()
 
     def __call__(self, x_sample: torch.Tensor, x: torch.Tensor,
-                 y: Optional[torch.Tensor] = None) -> torch.Tensor:
+                 y: Optional[torch.Tensor] = None
+                 ) -> Union[torch.Tensor, Tuple[torch.Tensor, Dict[str, torch.Tensor]]]:
         outputs = self._outputs()
         self.auto_encode.layer_outputs = outputs
         self.classification.layer_outputs = outputs
-        return (self.auto_encode(x_sample, x, y)
-                + self.classification_weight * self.classification(x_sample, x, y))
+        auto_encode = self.auto_encode(x_sample, x, y)
+        classification = self.classification(x_sample, x, y)
+        loss = auto_encode + self.classification_weight * classification
+        if not self.return_terms:
+            return loss
+        return loss, {"VAELoss": auto_encode.detach(),
+                      "ClassificationLoss": classification.detach()}

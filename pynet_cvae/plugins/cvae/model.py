@@ -8,13 +8,14 @@ generation time, fixing the one-hot part chooses the class to draw.
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as func
 
 from ...registry import Networks
+from .generation import GenerativeMixin
 
 
 def idx2onehot(idx: torch.Tensor, n: int) -> torch.Tensor:
@@ -125,7 +126,7 @@ class DigitClassifier(nn.Module):
 
 
 @Networks.register
-class CVAE(nn.Module):
+class CVAE(GenerativeMixin, nn.Module):
     """The conditional VAE of the tutorial.
 
     Parameters
@@ -145,6 +146,8 @@ class CVAE(nn.Module):
     ``{"z_mu", "z_var", "logits", "y"}`` that :class:`VAELoss` and
     :class:`ClassificationLoss` read. ``y`` is a hard Gumbel-softmax sample of the
     predicted class: the decoder is conditioned on the class the classifier sees.
+    The generation methods (``sample``, ``encode``, ``reconstruct``,
+    ``interpolate``) come from :class:`~pynet_cvae.plugins.cvae.GenerativeMixin`.
     """
 
     def __init__(self, input_dim: int, hidden_dim: int, latent_dim: int,
@@ -185,3 +188,16 @@ class CVAE(nn.Module):
         """Decode latent vectors ``z`` conditioned on class ids ``labels``."""
         onehot = idx2onehot(labels.to(z.device), self.n_classes).to(z.dtype)
         return self.decoder(torch.cat([z, onehot], dim=1))
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier's ``(batch, n_classes)`` logits."""
+        return self.classifier(x)
+
+    def encode_latent(self, x: torch.Tensor, onehot: Optional[torch.Tensor] = None
+                      ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(z_mu, z_var)`` of q(z|x); the encoder never sees the class (``onehot``)."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        """Decode latent vectors with (one-hot or soft) classes into images in [0, 1]."""
+        return self.decoder(torch.cat([z, onehot.to(z.dtype)], dim=1))

@@ -1,0 +1,166 @@
+"""Reproduce the evaluation table of the CVAE variants (issue 8).
+
+Each variant is one ``pynet-cvae train`` command (printed as it runs) followed by one
+``pynet-cvae evaluate`` command; the script then prints the evaluation table, one
+column per variant, and writes it as JSON (``<output>/quality.json``)::
+
+    python benchmarks/cvae_quality.py --datasetdir ~/data/fashion --threads 2
+    python benchmarks/cvae_quality.py --datasetdir ~/data/fashion --variants tutorial default
+    python benchmarks/cvae_quality.py --datasetdir ~/data/fashion --semi-supervised
+
+``--semi-supervised`` runs the semi-supervised comparison instead: 100 labelled
+images per class and the rest unlabelled, against the same network trained on the
+labelled images alone. Trained variants are reused (``--retrain`` trains again). With
+2 CPU cores, keep ``--jobs 1`` and ``--threads 1`` or 2; on a GPU machine,
+``--device cuda --jobs 4`` trains several variants at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List
+
+#: The variants of the quality comparison: extra ``pynet-cvae train`` arguments.
+VARIANTS: Dict[str, List[str]] = {
+    "tutorial": ["--model", "tutorial"],
+    "default": [],
+    "no-consistency": ["--consistency-weight", "0"],
+    "consistency-3": ["--consistency-weight", "3"],
+    "hidden-128": ["--hidden-dim", "128"],
+    "lr-1e-3": ["--learning-rate", "0.001"],
+    "kl-warmup-5": ["--kl-warmup", "5"],
+    "latent-10": ["--latent-dim", "10"],
+    "separate-classifier": ["--separate-classifier"],
+    "conv": ["--architecture", "conv"],
+}
+
+#: The semi-supervised comparison (100 labelled images per class); a variant's own
+#: ``--epochs`` overrides the common one.
+SEMI_SUPERVISED: Dict[str, List[str]] = {
+    "semi-supervised": ["--labelled-per-class", "100"],
+    "semi-supervised-sample": ["--labelled-per-class", "100", "--unlabelled", "sample"],
+    "labelled-only": ["--labelled-per-class", "100", "--labelled-only"],
+    "classifier-only": ["--labelled-per-class", "100", "--labelled-only",
+                        "--classifier-only"],
+    "classifier-only-200": ["--labelled-per-class", "100", "--labelled-only",
+                            "--classifier-only", "--epochs", "200"],
+}
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--datasetdir", default=None)
+    parser.add_argument("--output", default="runs/cvae_quality")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--variants", nargs="+", default=None,
+                        help=f"variants to run (default: all of {list(VARIANTS)}, or "
+                             f"{list(SEMI_SUPERVISED)} with --semi-supervised)")
+    parser.add_argument("--semi-supervised", action="store_true")
+    parser.add_argument("--extra", default="",
+                        help="more pynet-cvae train arguments for every variant")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--jobs", type=int, default=1, help="variants trained at once")
+    parser.add_argument("--iw-samples", type=int, default=100)
+    parser.add_argument("--test-images", type=int, default=None)
+    parser.add_argument("--retrain", action="store_true")
+    return parser.parse_args()
+
+
+def pynet_cvae(*arguments: str) -> List[str]:
+    return [sys.executable, "-m", "pynet_cvae.cli", *arguments]
+
+
+def run_command(command: List[str], log_path: str) -> None:
+    printable = "pynet-cvae " + " ".join(shlex.quote(part) for part in command[3:])
+    print(f"$ {printable}", flush=True)
+    start = time.perf_counter()
+    with open(log_path, "w", encoding="utf-8") as log:
+        status = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+    if status:
+        with open(log_path, encoding="utf-8") as log:
+            print(log.read()[-3000:], file=sys.stderr)
+        raise SystemExit(f"failed ({status}): {printable}")
+    print(f"  done in {time.perf_counter() - start:.0f} s ({log_path})", flush=True)
+
+
+def data_arguments(arguments: argparse.Namespace) -> List[str]:
+    extra = ["--dataset", arguments.dataset]
+    if arguments.datasetdir:
+        extra += ["--datasetdir", arguments.datasetdir]
+    return extra
+
+
+def train_and_evaluate(name: str, options: List[str], arguments: argparse.Namespace) -> str:
+    run_dir = os.path.join(arguments.output, name)
+    epochs = arguments.epochs
+    if "--epochs" in options:
+        epochs = int(options[options.index("--epochs") + 1])
+    else:
+        options = ["--epochs", str(epochs), *options]
+    checkpoint = os.path.join(run_dir, "checkpoints", f"model_0_epoch_{epochs - 1}.pth")
+    if arguments.retrain or not os.path.isfile(checkpoint):
+        os.makedirs(run_dir, exist_ok=True)
+        run_command(pynet_cvae("train", *data_arguments(arguments), "--output", run_dir,
+                               "--threads",
+                               str(arguments.threads), "--device", arguments.device,
+                               "--quiet", *options, *shlex.split(arguments.extra)),
+                    os.path.join(run_dir, "train.log"))
+    result = os.path.join(run_dir, "evaluation.json")
+    evaluate = ["evaluate", "--checkpoint", checkpoint, "--names", name, "--json", result,
+                "--iw-samples", str(arguments.iw_samples), "--threads",
+                str(arguments.threads), "--device", arguments.device, "--quiet"]
+    if arguments.test_images:
+        evaluate += ["--test-images", str(arguments.test_images)]
+    run_command(pynet_cvae(*evaluate), os.path.join(run_dir, "evaluate.log"))
+    return result
+
+
+def prepare_judge(arguments: argparse.Namespace) -> None:
+    """Train (or find) the judge once, before evaluations run side by side."""
+    import torch
+
+    from pynet_cvae.commands.train import fetch_dataset
+    from pynet_cvae.plugins.cvae.judge import load_or_train_judge
+
+    torch.set_num_threads(max(arguments.threads, 1))
+    data = fetch_dataset(arguments.dataset, arguments.datasetdir)
+    device = "cuda" if arguments.device.startswith("cuda") else "cpu"
+    judge = load_or_train_judge(data.input_path, data.metadata_path, device=device)
+    print(f"judge: {judge.path} (test accuracy {judge.test_accuracy:.4f})", flush=True)
+
+
+def main() -> None:
+    from pynet_cvae.plugins.cvae.evaluation import format_table, save_results
+
+    arguments = parse_arguments()
+    table = SEMI_SUPERVISED if arguments.semi_supervised else VARIANTS
+    names = arguments.variants or list(table)
+    unknown = [name for name in names if name not in table]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}: expected some of {list(table)}")
+    prepare_judge(arguments)
+    with ThreadPoolExecutor(max_workers=max(1, arguments.jobs)) as pool:
+        paths = list(pool.map(lambda name: train_and_evaluate(name, table[name], arguments),
+                              names))
+    results = {}
+    for name, path in zip(names, paths):
+        with open(path, encoding="utf-8") as stream:
+            results.update(json.load(stream))
+    summary = os.path.join(arguments.output, "semi_supervised.json" if
+                           arguments.semi_supervised else "quality.json")
+    save_results(summary, results)
+    print(format_table(results))
+    print(f"results: {summary}")
+
+
+if __name__ == "__main__":
+    main()

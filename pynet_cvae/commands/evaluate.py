@@ -1,0 +1,133 @@
+"""``pynet-cvae evaluate``: measure trained models on their data set's test split.
+
+For each ``--checkpoint`` it prints (and writes as JSON) the negative ELBO and the
+importance-weighted -log p(x) in nats per image, the classifier's accuracy, the
+conditional generation accuracy given by an independent judge CNN (overall and
+worst class), the diversity ratio of the generated images, and the judge's accuracy
+on reconstructions and on real test images (see
+:mod:`pynet_cvae.plugins.cvae.evaluation`). The judge is trained once per data set
+and cached beside it (or in ``--judge-dir``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any, Dict, List, Optional
+
+from .sample import resolve_checkpoint
+from .types import positive_int
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``evaluate`` command."""
+    evaluate = subparsers.add_parser(
+        "evaluate", help="measure trained models on the test split",
+        description="Evaluate trained CVAEs on their data set's test split: likelihood "
+                    "bounds, classifier accuracy, conditional generation accuracy and "
+                    "diversity (judged by a CNN trained on the training split).")
+    evaluate.add_argument("--checkpoint", required=True, nargs="+",
+                          help="checkpoint files or run directories (one table column "
+                               "each)")
+    evaluate.add_argument("--names", nargs="+", default=None,
+                          help="column names (default: the run directories' names)")
+    evaluate.add_argument("--config", default=None,
+                          help="the model_config.json of a single checkpoint (default: "
+                               "beside each checkpoint)")
+    evaluate.add_argument("--dataset", default=None,
+                          choices=("digits", "mnist", "fashion-mnist"),
+                          help="the data set (default: the one the model was trained on)")
+    evaluate.add_argument("--datasetdir", default=None,
+                          help="its folder (default: the one the model was trained with)")
+    evaluate.add_argument("--iw-samples", type=int, default=100,
+                          help="importance samples K per class and image (default 100; "
+                               "0 skips the estimate)")
+    evaluate.add_argument("--samples-per-class", type=positive_int, default=100,
+                          help="generated images per class (default 100)")
+    evaluate.add_argument("--test-images", type=positive_int, default=None,
+                          help="evaluate a seeded random subset of the test split")
+    evaluate.add_argument("--judge-dir", default=None,
+                          help="where the judge is cached (default: beside the data)")
+    evaluate.add_argument("--judge-epochs", type=positive_int, default=4,
+                          help="the judge's training epochs (default 4)")
+    evaluate.add_argument("--json", default=None,
+                          help="write the results there (default: evaluation.json beside "
+                               "the first checkpoint)")
+    evaluate.add_argument("--device", default="cpu",
+                          help="cpu, cuda or auto (default cpu)")
+    evaluate.add_argument("--threads", type=positive_int, default=None,
+                          help="torch threads (default: torch's choice)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--quiet", action="store_true", help="print only the table")
+    evaluate.set_defaults(run=run)
+
+
+def run(arguments: argparse.Namespace) -> int:
+    """Evaluate every checkpoint; print the table and write the JSON."""
+    from ..plugins.cvae.evaluation import format_table, save_results
+
+    results = evaluate(arguments)
+    path = arguments.json or os.path.join(
+        os.path.dirname(os.path.abspath(resolve_checkpoint(arguments.checkpoint[0]))),
+        "evaluation.json")
+    save_results(path, results)
+    print(format_table(results))
+    print(f"results: {path}")
+    return 0
+
+
+def evaluate(arguments: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
+    """The results of each checkpoint, by column name."""
+    import torch
+
+    from ..interfaces import resolve_device
+    from ..plugins.cvae import load_trained_model
+    from ..plugins.cvae.evaluation import evaluate_model
+    from ..plugins.cvae.judge import load_or_train_judge
+    from .train import fetch_dataset
+
+    if arguments.threads is not None:
+        torch.set_num_threads(arguments.threads)
+    if arguments.config is not None and len(arguments.checkpoint) > 1:
+        raise ValueError("--config applies to a single --checkpoint; got "
+                         f"{len(arguments.checkpoint)} checkpoints")
+    names = _column_names(arguments.checkpoint, arguments.names)
+    device = resolve_device(arguments.device)
+    results: Dict[str, Dict[str, Any]] = {}
+    for name, checkpoint in zip(names, arguments.checkpoint):
+        path = resolve_checkpoint(checkpoint)
+        model, config = load_trained_model(path, arguments.config, map_location=device)
+        dataset = arguments.dataset or config.get("dataset", "digits")
+        datasetdir = arguments.datasetdir or config.get("datasetdir")
+        data = fetch_dataset(dataset, datasetdir)
+        judge = load_or_train_judge(data.input_path, data.metadata_path,
+                                    cache_dir=arguments.judge_dir,
+                                    epochs=arguments.judge_epochs, device=device)
+        results[name] = evaluate_model(
+            model, data.input_path, data.metadata_path, judge,
+            iw_samples=arguments.iw_samples, samples_per_class=arguments.samples_per_class,
+            max_test_images=arguments.test_images, seed=arguments.seed)
+        results[name].update({"checkpoint": os.path.abspath(path), "dataset": dataset,
+                              "recipe": config.get("recipe"), "network": config["network"]})
+        if not arguments.quiet:
+            print(f"{name}: evaluated {path} in {results[name]['wall_time_s']:.1f} s")
+    return results
+
+
+def _column_names(checkpoints: List[str], names: Optional[List[str]]) -> List[str]:
+    if names is not None:
+        if len(names) != len(checkpoints):
+            raise ValueError(f"--names gives {len(names)} names for {len(checkpoints)} "
+                             "checkpoints: expected one per checkpoint")
+        return names
+    columns = []
+    for checkpoint in checkpoints:
+        directory = os.path.abspath(checkpoint if os.path.isdir(checkpoint)
+                                    else os.path.dirname(checkpoint))
+        if os.path.basename(directory) == "checkpoints":
+            directory = os.path.dirname(directory)
+        name = os.path.basename(directory)
+        while name in columns:
+            name += "'"
+        columns.append(name)
+    return columns

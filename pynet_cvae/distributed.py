@@ -1,0 +1,238 @@
+"""Data-parallel training over several processes (``torchrun``).
+
+Launch the same script once per process with ``torchrun --nproc_per_node=N
+script.py`` (or any launcher that sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+``MASTER_ADDR`` and ``MASTER_PORT``). :class:`~pynet_cvae.interfaces.DeepLearningInterface`
+then, by default (``distributed=None``: whenever ``WORLD_SIZE`` > 1):
+
+- joins the process group (``gloo`` on the CPU, ``nccl`` on CUDA; a group the script
+  initialised itself is used as it is), and on CUDA takes the GPU ``cuda:LOCAL_RANK``;
+- wraps the model in :class:`torch.nn.parallel.DistributedDataParallel` for the
+  training steps (``interface.model`` stays the plain module: checkpoints and
+  ``state_dict`` keys are the same as in one process);
+- shards each epoch of the training loader (:meth:`BatchLoader.shard
+  <pynet_cvae.datasets.loading.BatchLoader.shard>`): every process draws the same
+  permutation from ``(seed, fold, epoch)``, cuts it into *global* batches of
+  ``world_size x batch_size`` samples and takes its slice of each. The manager's
+  ``batch_size`` is per process, as with torch's ``DistributedSampler``; a run on N
+  processes takes the steps of a one-process run with ``batch_size x N`` (up to float
+  rounding). When the number of samples is not a multiple of N, the first samples of
+  the permutation are repeated to fill the last global batch (as
+  ``DistributedSampler`` does), so that every process runs as many steps;
+- sums the epoch's loss and metric sums and sample counts over the processes once per
+  epoch (one ``all_reduce``): every process gets the means over all samples;
+- runs validation and testing whole on every process with the plain module (no
+  communication; every process gets the same values);
+- emits ``before_fold``, ``before_epoch``, ``after_epoch`` and ``after_fold`` on rank 0
+  only (boards, samplers, early stopping run there) and sends rank 0's
+  ``stop_training`` to the other processes after each epoch; ``regularizer``
+  observers, part of the loss, run on every process;
+- writes checkpoints, the initial state and the histories on rank 0 only. To resume,
+  every process reads the checkpoint folder, which must be visible to all of them
+  (a shared file system on several machines).
+
+Every process seeds its generators alike (``seed=``), so random draws inside the model
+(dropout, a VAE's noise) are the same sequence on each process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, NamedTuple, Optional
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["DistributedContext", "launched_world_size", "join_process_group",
+           "wrap_model", "shard_training_loader", "MAIN_PROCESS_SIGNALS"]
+
+logger = logging.getLogger("pynet_cvae")
+
+MAIN_PROCESS_SIGNALS = ("before_fold", "before_epoch", "after_epoch", "after_fold")
+"""The signals emitted on rank 0 only in a distributed run."""
+
+_LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+class DistributedContext(NamedTuple):
+    """Where this process stands in a distributed run.
+
+    Attributes
+    ----------
+    rank : int
+        This process's rank, 0 to ``world_size - 1``.
+    world_size : int
+        The number of processes.
+    local_rank : int
+        The rank on this machine (the GPU index on CUDA).
+    """
+
+    rank: int
+    world_size: int
+    local_rank: int
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this is rank 0, the process that writes files and notifies."""
+        return self.rank == 0
+
+    def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Sum ``tensor`` over the processes, in place.
+
+        Parameters
+        ----------
+        tensor : torch.Tensor
+            The same shape and dtype on every process, on the process's device.
+
+        Returns
+        -------
+        torch.Tensor
+            ``tensor``, now holding the sum.
+        """
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
+
+    def main_flag(self, value: bool, device: torch.device) -> bool:
+        """Rank 0's ``value``, on every process.
+
+        Parameters
+        ----------
+        value : bool
+            This process's value (only rank 0's counts).
+        device : torch.device
+            Where the message tensor lives (a CUDA device with nccl).
+
+        Returns
+        -------
+        bool
+            Rank 0's value.
+        """
+        flag = torch.tensor([1 if value else 0], dtype=torch.int32, device=device)
+        dist.broadcast(flag, src=0)
+        return bool(flag.item())
+
+    def barrier(self) -> None:
+        """Wait until every process gets here."""
+        dist.barrier()
+
+
+def launched_world_size() -> int:
+    """``WORLD_SIZE`` as set by ``torchrun`` (1 when not launched so)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    value = os.environ.get("WORLD_SIZE", "1")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"environment variable WORLD_SIZE={value!r} is not an integer") \
+            from None
+
+
+def local_rank() -> int:
+    """``LOCAL_RANK`` as set by ``torchrun`` (0 when unset)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def wanted(distributed: Optional[bool]) -> bool:
+    """Whether to train distributed: ``distributed``, or by default (None) when
+    ``WORLD_SIZE`` > 1 or a process group is initialised with several processes.
+
+    Raises
+    ------
+    ValueError
+        If ``distributed`` is True but nothing launched this process as one of a group.
+    """
+    if distributed is None:
+        return launched_world_size() > 1
+    if not isinstance(distributed, bool):
+        raise ValueError(f"distributed must be True, False or None, got {distributed!r}")
+    if distributed and not (dist.is_available() and dist.is_initialized()):
+        missing = [name for name in _LAUNCH_VARIABLES if name not in os.environ]
+        if missing:
+            raise ValueError(
+                f"distributed=True but the environment variables {missing} are not set: "
+                "launch the script with torchrun --nproc_per_node=N (or set RANK, "
+                "WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT)")
+    return distributed
+
+
+def join_process_group(device: torch.device) -> DistributedContext:
+    """Initialise the default process group from the environment (unless it is).
+
+    Parameters
+    ----------
+    device : torch.device
+        This process's device: the backend is ``nccl`` for a CUDA device and ``gloo``
+        otherwise.
+
+    Returns
+    -------
+    DistributedContext
+        This process's rank, the world size and the local rank.
+    """
+    if not dist.is_available():
+        raise ValueError("distributed training asked for, but this torch build has no "
+                         "torch.distributed")
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        options = {"device_id": device} if device.type == "cuda" else {}
+        dist.init_process_group(backend=backend, **options)
+        logger.info("joined the process group: rank %d of %d (%s)", dist.get_rank(),
+                    dist.get_world_size(), backend)
+    return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank())
+
+
+def wrap_model(model: torch.nn.Module, device: torch.device
+               ) -> torch.nn.parallel.DistributedDataParallel:
+    """Wrap ``model`` for data-parallel training.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model, already on ``device``.
+    device : torch.device
+        This process's device.
+
+    Returns
+    -------
+    torch.nn.parallel.DistributedDataParallel
+        The wrapper, sharing ``model``'s parameters; building it copies rank 0's
+        weights to every process.
+    """
+    if not any(parameter.requires_grad for parameter in model.parameters()):
+        raise ValueError(f"the model {type(model).__name__} has no trainable parameter "
+                         "to train in parallel")
+    device_ids = [device.index] if device.type == "cuda" and device.index is not None \
+        else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def shard_training_loader(loader: Any, context: DistributedContext) -> Any:
+    """Make ``loader`` yield this process's share of each epoch.
+
+    Parameters
+    ----------
+    loader : BatchLoader
+        A training loader of the DataManager.
+    context : DistributedContext
+        This process's place in the run.
+
+    Returns
+    -------
+    BatchLoader
+        ``loader``, sharded.
+
+    Raises
+    ------
+    ValueError
+        If the loader cannot be sharded (it has no ``shard(rank, world_size)``).
+    """
+    shard = getattr(loader, "shard", None)
+    if not callable(shard):
+        raise ValueError(
+            f"the training loader {type(loader).__name__} cannot be split between "
+            f"{context.world_size} processes: expected a DataManager loader (with "
+            "shard(rank, world_size))")
+    shard(context.rank, context.world_size)
+    return loader

@@ -1,0 +1,337 @@
+"""A CVAE whose encoder sees the class, q(z|x, y), so that generation follows it.
+
+In the tutorial's recipe (:class:`~pynet_cvae.plugins.cvae.CVAE`) the encoder never
+sees the class, so the class also lives in z and the decoder can ignore its one-hot
+input. Here, as in Sohn et al. (2015) and Kingma et al. (2014)'s M2 model, the encoder
+is conditioned on the class and the decoder is trained with the *true* class of each
+labelled image: z only has to encode what the class does not say (style), and the
+one-hot decides the class of a generated image.
+
+Labels may be missing (any negative class id, e.g. ``-1``): the class of an unlabelled
+image is then marginalised under the classifier q(y|x) (``unlabelled="marginal"``,
+every class decoded) or sampled from it with a Gumbel-softmax
+(``unlabelled="sample"``); :class:`~pynet_cvae.plugins.cvae.ConditionalELBOLoss` turns
+these outputs into the semi-supervised objective.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as func
+from torch.func import functional_call
+
+from ...registry import Networks
+from .generation import GenerativeMixin
+
+ARCHITECTURES = ("mlp", "conv")
+UNLABELLED_MODES = ("marginal", "sample")
+_CHANNELS = (32, 64)
+
+
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+class _ImageTrunk(nn.Module):
+    """Flattened images to ``hidden_dim`` features: one dense layer, or two strided
+    convolutions and a dense layer."""
+
+    def __init__(self, architecture: str, input_dim: int, hidden_dim: int,
+                 image_shape: Tuple[int, int]) -> None:
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        if architecture == "mlp":
+            self.layers = nn.Sequential(nn.Linear(input_dim, hidden_dim), nn.ReLU())
+            self.convolutional = False
+        else:
+            height, width = self.image_shape
+            self.layers = nn.Sequential(
+                nn.Conv2d(1, _CHANNELS[0], 4, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(_CHANNELS[0], _CHANNELS[1], 4, stride=2, padding=1), nn.ReLU(),
+                nn.Flatten(),
+                nn.Linear(_CHANNELS[1] * (height // 4) * (width // 4), hidden_dim), nn.ReLU())
+            self.convolutional = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.convolutional:
+            x = x.reshape(x.shape[0], 1, *self.image_shape)
+        return self.layers(x)
+
+
+class LabelledEncoderHead(nn.Module):
+    """q(z|x, y): image features and a (one-hot) class to a Gaussian's mean and log-variance.
+
+    Parameters
+    ----------
+    hidden_dim : int
+        The size of the image features and of the hidden layer.
+    latent_dim : int
+        The latent dimension.
+    n_classes : int
+        The number of classes.
+    """
+
+    def __init__(self, hidden_dim: int, latent_dim: int, n_classes: int) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(hidden_dim + n_classes, hidden_dim)
+        self.mu = nn.Linear(hidden_dim, latent_dim)
+        self.var = nn.Linear(hidden_dim, latent_dim)
+
+    def forward(self, features: torch.Tensor, onehot: torch.Tensor
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(z_mu, z_var)``; ``z_var`` is the log-variance."""
+        hidden = func.relu(self.hidden(torch.cat([features, onehot], dim=1)))
+        return self.mu(hidden), self.var(hidden)
+
+
+class LabelledDecoder(nn.Module):
+    """p(x|z, y): a latent vector and a (one-hot) class to the logits of each pixel.
+
+    Parameters
+    ----------
+    architecture : {"mlp", "conv"}
+        One hidden dense layer, or two dense layers and two transposed convolutions.
+    latent_dim, hidden_dim, input_dim, n_classes : int
+        The sizes of z, of the hidden layer, of a flattened image and of the one-hot.
+    image_shape : tuple of int
+        ``(height, width)`` of an image (used by the convolutional decoder).
+    """
+
+    def __init__(self, architecture: str, latent_dim: int, hidden_dim: int, input_dim: int,
+                 n_classes: int, image_shape: Tuple[int, int]) -> None:
+        super().__init__()
+        self.input_dim = input_dim
+        if architecture == "mlp":
+            self.layers = nn.Sequential(
+                nn.Linear(latent_dim + n_classes, hidden_dim), nn.ReLU(),
+                nn.Linear(hidden_dim, input_dim))
+        else:
+            height, width = (side // 4 for side in image_shape)
+            self.layers = nn.Sequential(
+                nn.Linear(latent_dim + n_classes, hidden_dim), nn.ReLU(),
+                nn.Linear(hidden_dim, _CHANNELS[1] * height * width), nn.ReLU(),
+                nn.Unflatten(1, (_CHANNELS[1], height, width)),
+                nn.ConvTranspose2d(_CHANNELS[1], _CHANNELS[0], 4, stride=2, padding=1),
+                nn.ReLU(),
+                nn.ConvTranspose2d(_CHANNELS[0], 1, 4, stride=2, padding=1))
+
+    def forward(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        """Return the ``(batch, input_dim)`` pixel logits."""
+        return self.layers(torch.cat([z, onehot], dim=1)).reshape(z.shape[0], self.input_dim)
+
+
+@Networks.register
+class ConditionalCVAE(GenerativeMixin, nn.Module):
+    """A CVAE with a class-conditioned encoder q(z|x, y) and semi-supervised training.
+
+    Call it as ``model(x, labels)`` (``DeepLearningInterface(..., add_labels=True)``):
+    labelled images (``labels >= 0``) are encoded and decoded with their true class;
+    unlabelled ones (a negative label, or ``labels=None``) with the classifier's.
+
+    Parameters
+    ----------
+    input_dim : int
+        The size of a flattened image.
+    hidden_dim : int, default 512
+        The size of the hidden layers.
+    latent_dim : int, default 20
+        The latent dimension.
+    n_classes : int, default 10
+        The number of classes.
+    architecture : {"mlp", "conv"}, default "mlp"
+        Dense networks, or strided convolutions in the encoder, the classifier and
+        the decoder (``image_shape`` sides must be multiples of 4).
+    image_shape : tuple of int, optional
+        ``(height, width)``; by default the square root of ``input_dim``.
+    shared_trunk : bool, default True
+        The classifier is a linear layer on the encoder's image features, so the
+        features learnt from unlabelled images (reconstruction) serve the
+        classifier too; False gives the classifier its own trunk.
+    consistency_samples : int, default 0
+        In training, decode this many prior draws z ~ N(0, I) with random classes and
+        classify them with the classifier's weights frozen: the
+        ``generated_logits`` / ``generated_labels`` outputs, whose cross-entropy
+        (``ConditionalELBOLoss(consistency_weight=...)``) asks the decoder to draw
+        the requested class.
+    unlabelled : {"marginal", "sample"}, default "marginal"
+        How unlabelled images are trained: every class decoded and weighted by
+        q(y|x), or one class sampled from q(y|x) (Gumbel-softmax, cheaper).
+    temperature : float, default 1.0
+        The Gumbel-softmax temperature of the sampled classes
+        (:class:`~pynet_cvae.plugins.cvae.TemperatureSchedule` anneals it).
+    hard : bool, default True
+        Sample one-hot classes (straight-through gradients) rather than soft ones.
+
+    Notes
+    -----
+    ``forward`` returns the reconstruction in [0, 1] and the ``layer_outputs``
+    ``{"z_mu", "z_var", "logits", "y", "labels", "x_logits"}`` (``labels`` with -1 for
+    unlabelled images), plus in training ``marginal_rows``, ``marginal_x_logits``,
+    ``marginal_z_mu``, ``marginal_z_var`` (one row per unlabelled image and class)
+    and ``generated_logits``, ``generated_labels`` as configured.
+    """
+
+    def __init__(self, input_dim: int, hidden_dim: int = 512, latent_dim: int = 20,
+                 n_classes: int = 10, architecture: str = "mlp",
+                 image_shape: Optional[Sequence[int]] = None, shared_trunk: bool = True,
+                 consistency_samples: int = 0, unlabelled: str = "marginal",
+                 temperature: float = 1.0, hard: bool = True) -> None:
+        super().__init__()
+        for name, value in (("input_dim", input_dim), ("hidden_dim", hidden_dim),
+                            ("latent_dim", latent_dim), ("n_classes", n_classes)):
+            _check_positive(name, value)
+        self.image_shape = self._check_shape(architecture, input_dim, image_shape)
+        if unlabelled not in UNLABELLED_MODES:
+            raise ValueError(f"unlabelled must be one of {UNLABELLED_MODES}, got "
+                             f"{unlabelled!r}")
+        if isinstance(consistency_samples, bool) or not isinstance(consistency_samples, int) \
+                or consistency_samples < 0:
+            raise ValueError(f"consistency_samples must be an integer >= 0, got "
+                             f"{consistency_samples!r}")
+        self.input_dim, self.hidden_dim = input_dim, hidden_dim
+        self.latent_dim, self.n_classes = latent_dim, n_classes
+        self.architecture, self.shared_trunk = architecture, bool(shared_trunk)
+        self.consistency_samples, self.unlabelled = consistency_samples, unlabelled
+        self.temperature, self.hard = float(temperature), bool(hard)
+        self.encoder_trunk = _ImageTrunk(architecture, input_dim, hidden_dim, self.image_shape)
+        self.classifier_trunk = None if self.shared_trunk else _ImageTrunk(
+            architecture, input_dim, hidden_dim, self.image_shape)
+        self.encoder_head = LabelledEncoderHead(hidden_dim, latent_dim, n_classes)
+        self.classifier_head = nn.Linear(hidden_dim, n_classes)
+        self.decoder = LabelledDecoder(architecture, latent_dim, hidden_dim, input_dim,
+                                       n_classes, self.image_shape)
+
+    @staticmethod
+    def _check_shape(architecture: str, input_dim: int,
+                     image_shape: Optional[Sequence[int]]) -> Tuple[int, int]:
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got "
+                             f"{architecture!r}")
+        if image_shape is None:
+            side = int(round(input_dim ** 0.5))
+            image_shape = (side, side)
+        shape = tuple(int(side) for side in image_shape)
+        if len(shape) != 2 or shape[0] * shape[1] != input_dim:
+            raise ValueError(f"image_shape {tuple(image_shape)} does not hold input_dim "
+                             f"{input_dim} pixels: expected (height, width) with "
+                             "height * width == input_dim")
+        if architecture == "conv" and (shape[0] % 4 or shape[1] % 4):
+            raise ValueError(f"architecture 'conv' needs image sides that are multiples "
+                             f"of 4, got image_shape {shape}")
+        return shape
+
+    # ------------------------------------------------------------------ parts
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier's ``(batch, n_classes)`` logits q(y|x)."""
+        return self.classifier_head(self._classifier_features(x))
+
+    def encode_latent(self, x: torch.Tensor, onehot: torch.Tensor
+                      ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(z_mu, z_var)`` of q(z|x, y) for (one-hot or soft) classes ``onehot``."""
+        return self.encoder_head(self.encoder_trunk(x), onehot.to(x.dtype))
+
+    def decode_logits(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        """The pixel logits of p(x|z, y)."""
+        return self.decoder(z, onehot.to(z.dtype))
+
+    def decode(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] from latent vectors and (one-hot or soft) classes."""
+        return torch.sigmoid(self.decode_logits(z, onehot))
+
+    def generate(self, labels: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Decode latent vectors ``z`` with class ids ``labels`` (for the sampling observer)."""
+        return self.decode(z, func.one_hot(labels.to(z.device).long(), self.n_classes))
+
+    @staticmethod
+    def reparameterize(z_mu: torch.Tensor, z_var: torch.Tensor) -> torch.Tensor:
+        """Sample z ~ N(z_mu, exp(z_var)) differentiably."""
+        return z_mu + torch.randn_like(z_mu) * torch.exp(z_var / 2)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: torch.Tensor, labels: Optional[torch.Tensor] = None
+                ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """Reconstruct ``x`` (``(batch, input_dim)``); see the class notes for the outputs."""
+        if x.dim() != 2 or x.shape[1] != self.input_dim:
+            raise ValueError(
+                f"ConditionalCVAE expects inputs of shape (batch, {self.input_dim}), got "
+                f"{tuple(x.shape)}; flatten the images (e.g. input_transforms=[Flatten()])")
+        labels = self._known_labels(x, labels)
+        known = labels >= 0
+        features = self.encoder_trunk(x)
+        logits = self.classifier_head(
+            features if self.shared_trunk else self.classifier_trunk(x))
+        onehot = self._condition(logits, labels, known)
+        z_mu, z_var = self.encoder_head(features, onehot)
+        x_logits = self.decoder(self.reparameterize(z_mu, z_var), onehot)
+        outputs = {"z_mu": z_mu, "z_var": z_var, "logits": logits, "y": onehot,
+                   "labels": labels, "x_logits": x_logits}
+        if self.training and self.unlabelled == "marginal" and not bool(known.all()):
+            outputs.update(self._marginal_outputs(features, known))
+        if self.training and self.consistency_samples:
+            outputs.update(self._consistency_outputs(x.device))
+        return torch.sigmoid(x_logits), outputs
+
+    def _known_labels(self, x: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
+        if labels is None:
+            return torch.full((x.shape[0],), -1, dtype=torch.long, device=x.device)
+        labels = labels.reshape(-1).long()
+        if labels.numel() != x.shape[0]:
+            raise ValueError(f"expected one label per image ({x.shape[0]}), got "
+                             f"{labels.numel()}")
+        if labels.numel() and int(labels.max()) >= self.n_classes:
+            raise ValueError(f"class ids must lie in [0, {self.n_classes}) (or be negative "
+                             f"for a missing label), got {int(labels.max())}")
+        return labels
+
+    def _condition(self, logits: torch.Tensor, labels: torch.Tensor,
+                   known: torch.Tensor) -> torch.Tensor:
+        """The true one-hot of labelled images; the classifier's class for the others."""
+        onehot = func.one_hot(labels.clamp(min=0), self.n_classes).to(logits.dtype)
+        if bool(known.all()):
+            return onehot
+        if self.training:
+            guessed = func.gumbel_softmax(logits, tau=self.temperature, hard=self.hard)
+        else:
+            guessed = func.one_hot(logits.argmax(dim=1), self.n_classes).to(logits.dtype)
+        return torch.where(known[:, None], onehot, guessed)
+
+    def _marginal_outputs(self, features: torch.Tensor, known: torch.Tensor
+                          ) -> Dict[str, torch.Tensor]:
+        """Every class for every unlabelled image: rows ``image * n_classes + class``."""
+        rows = torch.nonzero(~known).reshape(-1)
+        count = rows.numel()
+        repeated = features[rows].repeat_interleave(self.n_classes, dim=0)
+        classes = torch.eye(self.n_classes, dtype=features.dtype, device=features.device)
+        classes = classes.repeat(count, 1)
+        z_mu, z_var = self.encoder_head(repeated, classes)
+        x_logits = self.decoder(self.reparameterize(z_mu, z_var), classes)
+        return {"marginal_rows": rows, "marginal_x_logits": x_logits,
+                "marginal_z_mu": z_mu, "marginal_z_var": z_var}
+
+    def _consistency_outputs(self, device: torch.device) -> Dict[str, torch.Tensor]:
+        """Prior draws decoded with random classes, classified with frozen weights."""
+        count = self.consistency_samples
+        labels = torch.randint(self.n_classes, (count,), device=device)
+        z = torch.randn(count, self.latent_dim, device=device)
+        images = self.decode(z, func.one_hot(labels, self.n_classes))
+        return {"generated_logits": self._frozen_classify(images),
+                "generated_labels": labels}
+
+    def _classifier_features(self, x: torch.Tensor) -> torch.Tensor:
+        trunk = self.encoder_trunk if self.shared_trunk else self.classifier_trunk
+        return trunk(x)
+
+    def _frozen_classify(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier's logits with its weights detached: gradients reach ``x`` only."""
+        trunk = self.encoder_trunk if self.shared_trunk else self.classifier_trunk
+        features = functional_call(trunk, _detached(trunk), (x,))
+        return functional_call(self.classifier_head, _detached(self.classifier_head),
+                               (features,))
+
+
+def _detached(module: nn.Module) -> Dict[str, torch.Tensor]:
+    return {name: parameter.detach() for name, parameter in module.named_parameters()}

@@ -1,0 +1,299 @@
+"""Evaluate a trained CVAE on a data set's test split.
+
+:func:`evaluate_model` reports, for any model of the plugin (the tutorial's
+:class:`~pynet_cvae.plugins.cvae.CVAE` or :class:`~pynet_cvae.plugins.cvae.ConditionalCVAE`):
+
+``neg_elbo``
+    The negative ELBO of log p(x), nats per image: with p(y) uniform over the
+    classes, ``sum_y q(y|x) [BCE(x, decode(z_y, y)) + KL(q(z|x, y) || N(0, I))]
+    + KL(q(y|x) || uniform)`` (one z per class). Without its last term (at most
+    log(n_classes) nats) it is the expectation of the tutorial's ``VAELoss``.
+``iw_nll``
+    An importance-weighted estimate of -log p(x), nats per image, with
+    ``iw_samples`` (K) draws of z from q(z|x, y) for *each* class, the class summed
+    exactly under the uniform prior: ``-log (1 / (C K)) sum_y sum_k
+    p(x|z_yk, y) p(z_yk) / q(z_yk|x, y)``. Lower is better; it is at most
+    ``neg_elbo`` on average.
+``classifier_accuracy``
+    The accuracy of the model's classifier on the test images.
+``generation_accuracy`` (and ``_worst``, ``_per_class``)
+    The fraction of generated images (``samples_per_class`` per class, z ~ N(0, I),
+    the same z for every class) that an independent judge
+    (:mod:`~pynet_cvae.plugins.cvae.judge`) assigns to the requested class.
+``diversity_ratio_mean`` / ``_min``
+    Per class, the mean pairwise Euclidean distance between generated images over
+    that between real test images of the class: a collapsed generator scores near 0.
+``judge_test_accuracy`` / ``judge_reconstruction_accuracy``
+    The judge's accuracy on the real test images, and on the model's
+    reconstructions of them (latent mean, the classifier's class).
+
+Memory stays flat: the test images are read from the memory-mapped array in bounded
+batches, and each batch's tensors are released before the next.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as func
+
+from ...fileio import atomic_open
+from .conditional_losses import gaussian_kl
+from .generation import evaluating
+from .judge import Judge, predict, read_split
+
+logger = logging.getLogger("pynet_cvae")
+
+_LOG_2PI = math.log(2 * math.pi)
+#: Images times importance samples decoded at once by the importance-weighted loop.
+IW_CHUNK = 2048
+
+#: The rows of :func:`format_table`: result key, label, format.
+TABLE_ROWS = (
+    ("neg_elbo", "negative ELBO (nats/image)", "{:.2f}"),
+    ("iw_nll", "IW -log p(x) (nats/image)", "{:.2f}"),
+    ("classifier_accuracy", "classifier accuracy", "{:.3f}"),
+    ("generation_accuracy", "generation accuracy (judge)", "{:.3f}"),
+    ("generation_accuracy_worst", "  worst class", "{:.3f}"),
+    ("generation_worst_class", "  worst class id", "{}"),
+    ("diversity_ratio_mean", "diversity ratio, mean", "{:.3f}"),
+    ("diversity_ratio_min", "diversity ratio, min", "{:.3f}"),
+    ("judge_reconstruction_accuracy", "judge on reconstructions", "{:.3f}"),
+    ("judge_test_accuracy", "judge on real test images", "{:.3f}"),
+    ("test_images", "test images", "{}"),
+    ("iw_samples", "importance samples K", "{}"),
+)
+
+
+def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, judge: Judge,
+                   iw_samples: int = 100, samples_per_class: int = 100,
+                   max_test_images: Optional[int] = None, batch_size: int = 256,
+                   diversity_reference: int = 500, seed: int = 0) -> Dict[str, Any]:
+    """Evaluate ``model`` on the test split of a prepared data set.
+
+    Parameters
+    ----------
+    model : CVAE or ConditionalCVAE
+        The trained model (see the module documentation for what is measured).
+    input_path, metadata_path : str
+        A fetcher's ``.npy`` images and TSV (``label`` and ``split`` columns).
+    judge : Judge
+        From :func:`~pynet_cvae.plugins.cvae.judge.load_or_train_judge`.
+    iw_samples : int, default 100
+        K, the importance samples per class and image (0 skips ``iw_nll``).
+    samples_per_class : int, default 100
+        Generated images per class.
+    max_test_images : int, optional
+        Compute the likelihoods and accuracies on a seeded random subset of the test
+        split of this size (the diversity reference still draws from the whole split).
+    batch_size : int, default 256
+        Test images per batch (the importance-weighted loop uses fewer, so that a
+        batch decodes at most :data:`IW_CHUNK` images per class).
+    diversity_reference : int, default 500
+        Real test images per class used as the diversity reference.
+    seed : int, default 0
+        Seeds the latent draws and the subsets.
+
+    Returns
+    -------
+    dict
+        The measures of the module documentation, plus ``test_images``,
+        ``iw_samples``, ``samples_per_class`` and ``wall_time_s``.
+    """
+    for name, value, minimum in (("iw_samples", iw_samples, 0),
+                                 ("samples_per_class", samples_per_class, 2),
+                                 ("batch_size", batch_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    start = time.perf_counter()
+    images = np.load(input_path, mmap_mode="r")
+    all_rows, all_labels = read_split(metadata_path, "test")
+    rows, labels = _subset(all_rows, all_labels, max_test_images, seed)
+    results: Dict[str, Any] = {"test_images": int(len(rows)), "iw_samples": iw_samples,
+                               "samples_per_class": samples_per_class,
+                               "judge_test_accuracy": float(judge.test_accuracy)}
+    with evaluating(model):
+        results.update(_test_set_scores(model, judge.model, images, rows, labels,
+                                        batch_size, seed))
+        if iw_samples:
+            results["iw_nll"] = importance_weighted_nll(model, images, rows, iw_samples,
+                                                        seed=seed)
+        results.update(generation_scores(model, judge.model, images, all_rows, all_labels,
+                                         samples_per_class, diversity_reference, seed))
+    results["wall_time_s"] = time.perf_counter() - start
+    return results
+
+
+def _subset(rows: np.ndarray, labels: np.ndarray, max_test_images: Optional[int], seed: int
+            ) -> Tuple[np.ndarray, np.ndarray]:
+    if max_test_images is not None and max_test_images < len(rows):
+        if max_test_images < 1:
+            raise ValueError(f"max_test_images must be >= 1, got {max_test_images}")
+        chosen = np.sort(np.random.default_rng(seed).permutation(len(rows))[:max_test_images])
+        rows, labels = rows[chosen], labels[chosen]
+    return rows, labels
+
+
+def _batches(images: np.ndarray, rows: np.ndarray, batch_size: int, device: torch.device):
+    """Yield ``(start, flattened float32 batch on device)`` over ``images[rows]``."""
+    for start in range(0, len(rows), batch_size):
+        batch = np.asarray(images[rows[start:start + batch_size]], dtype=np.float32)
+        yield start, torch.from_numpy(batch.reshape(batch.shape[0], -1)).to(device)
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _onehot(label: int, count: int, n_classes: int, device: torch.device) -> torch.Tensor:
+    onehot = torch.zeros(count, n_classes, device=device)
+    onehot[:, label] = 1.0
+    return onehot
+
+
+def reconstruction_nll(model: torch.nn.Module, z: torch.Tensor, onehot: torch.Tensor,
+                       x: torch.Tensor) -> torch.Tensor:
+    """-log p(x|z, y) of each row, from the decoder's logits when it gives them.
+
+    ``x`` may be a broadcast (expanded) view of the images, one per row of ``z``.
+    """
+    if hasattr(model, "decode_logits"):
+        logits = model.decode_logits(z, onehot)
+        return func.binary_cross_entropy_with_logits(
+            logits, x, reduction="none").sum(dim=-1)
+    probabilities = model.decode(z, onehot)
+    return func.binary_cross_entropy(probabilities, x, reduction="none").sum(dim=-1)
+
+
+def _test_set_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np.ndarray,
+                     rows: np.ndarray, labels: np.ndarray, batch_size: int,
+                     seed: int) -> Dict[str, float]:
+    """neg_elbo, classifier accuracy and the judge's accuracy on reconstructions."""
+    device = _device(model)
+    generator = torch.Generator().manual_seed(seed)
+    n_classes = model.n_classes
+    elbo_sum, classifier_correct, judge_correct = 0.0, 0, 0
+    for start, x in _batches(images, rows, batch_size, device):
+        target = labels[start:start + x.shape[0]]
+        logits = model.classify(x)
+        log_q = func.log_softmax(logits, dim=1)
+        per_class = torch.empty(x.shape[0], n_classes, device=device)
+        for label in range(n_classes):
+            onehot = _onehot(label, x.shape[0], n_classes, device)
+            z_mu, z_var = model.encode_latent(x, onehot)
+            noise = torch.randn(z_mu.shape, generator=generator).to(device)
+            z = z_mu + noise * torch.exp(z_var / 2)
+            per_class[:, label] = (reconstruction_nll(model, z, onehot, x)
+                                   + gaussian_kl(z_mu, z_var))
+        bound = (log_q.exp() * (per_class + log_q)).sum(dim=1) + math.log(n_classes)
+        elbo_sum += float(bound.sum())
+        predicted = logits.argmax(dim=1)
+        classifier_correct += int((predicted.cpu().numpy() == target).sum())
+        predicted_onehot = func.one_hot(predicted, n_classes).to(x.dtype)
+        reconstruction = model.decode(model.encode_latent(x, predicted_onehot)[0],
+                                      predicted_onehot)
+        judge_correct += int((predict(judge, reconstruction).numpy() == target).sum())
+        del x, logits, log_q, per_class, bound, reconstruction
+    count = max(1, len(rows))
+    return {"neg_elbo": elbo_sum / count, "classifier_accuracy": classifier_correct / count,
+            "judge_reconstruction_accuracy": judge_correct / count}
+
+
+def importance_weighted_nll(model: torch.nn.Module, images: np.ndarray, rows: np.ndarray,
+                            iw_samples: int = 100, seed: int = 0) -> float:
+    """The importance-weighted estimate of -log p(x), mean nats per image.
+
+    See the module documentation. Batches hold at most :data:`IW_CHUNK`
+    ``images x samples`` per class, and their tensors are released before the next.
+    """
+    device = _device(model)
+    generator = torch.Generator().manual_seed(seed + 1)
+    n_classes, latent_dim = model.n_classes, model.latent_dim
+    batch_size = max(1, IW_CHUNK // iw_samples)
+    total = 0.0
+    with evaluating(model):
+        for _, x in _batches(images, rows, batch_size, device):
+            count = x.shape[0]
+            log_weights = torch.empty(count, n_classes, iw_samples, device=device)
+            target = x[:, None, :].expand(count, iw_samples, x.shape[1])
+            for label in range(n_classes):
+                onehot = _onehot(label, count, n_classes, device)
+                z_mu, z_var = model.encode_latent(x, onehot)
+                noise = torch.randn(count, iw_samples, latent_dim,
+                                    generator=generator).to(device)
+                z = z_mu[:, None] + noise * torch.exp(z_var / 2)[:, None]
+                log_q = -0.5 * (noise ** 2 + _LOG_2PI + z_var[:, None]).sum(dim=-1)
+                log_prior = -0.5 * (z ** 2 + _LOG_2PI).sum(dim=-1)
+                nll = reconstruction_nll(
+                    model, z.reshape(-1, latent_dim),
+                    _onehot(label, count * iw_samples, n_classes, device),
+                    target.reshape(-1, x.shape[1])).reshape(count, iw_samples)
+                log_weights[:, label] = log_prior - log_q - nll
+                del z_mu, z_var, noise, z, log_q, log_prior, nll
+            log_px = (torch.logsumexp(log_weights.reshape(count, -1), dim=1)
+                      - math.log(iw_samples * n_classes))
+            total -= float(log_px.sum())
+            del x, target, log_weights, log_px
+    return total / max(1, len(rows))
+
+
+def generation_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np.ndarray,
+                      rows: np.ndarray, labels: np.ndarray, samples_per_class: int = 100,
+                      diversity_reference: int = 500, seed: int = 0) -> Dict[str, Any]:
+    """Conditional generation accuracy and diversity ratios (see the module documentation)."""
+    generator = torch.Generator().manual_seed(seed + 2)
+    z = torch.randn(samples_per_class, model.latent_dim, generator=generator)
+    rng = np.random.default_rng(seed + 3)
+    accuracy, diversity = [], []
+    for label in range(model.n_classes):
+        generated = model.sample([label], z=z).float()
+        accuracy.append(float((predict(judge, generated) == label).float().mean()))
+        real_rows = rows[labels == label]
+        if len(real_rows) < 2:
+            raise ValueError(f"class {label} has {len(real_rows)} test images: the diversity "
+                             "ratio needs at least 2")
+        if len(real_rows) > diversity_reference:
+            real_rows = np.sort(rng.choice(real_rows, diversity_reference, replace=False))
+        real = torch.from_numpy(np.asarray(images[real_rows], dtype=np.float32))
+        real_distance = float(torch.pdist(real.reshape(len(real_rows), -1)).mean())
+        generated_distance = float(torch.pdist(generated.cpu()).mean())
+        diversity.append(generated_distance / real_distance)
+    worst = int(np.argmin(accuracy))
+    return {"generation_accuracy": float(np.mean(accuracy)),
+            "generation_accuracy_worst": accuracy[worst], "generation_worst_class": worst,
+            "generation_accuracy_per_class": accuracy,
+            "diversity_ratio_mean": float(np.mean(diversity)),
+            "diversity_ratio_min": float(np.min(diversity)),
+            "diversity_ratio_per_class": diversity}
+
+
+def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """A text table: one row per measure, one column per evaluated model (by name)."""
+    names = list(results)
+    label_width = max(len(label) for _, label, _ in TABLE_ROWS)
+    widths = [max(10, len(name)) for name in names]
+    lines = [" " * label_width + "".join(f"  {name:>{width}}"
+                                         for name, width in zip(names, widths))]
+    for key, label, template in TABLE_ROWS:
+        cells = []
+        for name, width in zip(names, widths):
+            value = results[name].get(key)
+            cells.append(f"  {'-' if value is None else template.format(value):>{width}}")
+        lines.append(f"{label:<{label_width}}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def save_results(path: str, results: Mapping[str, Any]) -> str:
+    """Write evaluation results as JSON, atomically; return ``path``."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_open(path, "w", encoding="utf-8") as stream:
+        json.dump(results, stream, indent=2, sort_keys=True)
+        stream.write("\n")
+    return path

@@ -1,0 +1,199 @@
+"""An independent judge: a small CNN that tells which class an image shows.
+
+The judge is trained on the training split of a prepared data set (a fetcher's
+``.npy`` images and TSV with ``label`` and ``split`` columns), scored on its test
+split, and cached beside the data (``judge_<key>.pth``, the key a hash of the data
+files and of the training settings), so every evaluation of the same data set uses
+the same judge. Its own test accuracy is the ceiling of the conditional generation
+accuracy that :mod:`~pynet_cvae.plugins.cvae.evaluation` reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import namedtuple
+from typing import Any, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as func
+
+from ...checkpoint import load_checkpoint, save_checkpoint
+
+logger = logging.getLogger("pynet_cvae")
+
+Judge = namedtuple("Judge", ["model", "test_accuracy", "path"])
+Judge.__doc__ = """A trained judge: its ``model`` (:class:`JudgeCNN`), its accuracy on
+the real test images and the cache file it was loaded from or written to."""
+
+JUDGE_VERSION = 1
+#: The fewest optimisation steps of a judge's training (small data sets get more epochs).
+MIN_STEPS = 2000
+
+
+class JudgeCNN(nn.Module):
+    """Two convolution + max-pooling blocks and two dense layers.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(height, width)`` of the gray images.
+    n_classes : int
+        The number of classes.
+    """
+
+    def __init__(self, image_shape: Sequence[int], n_classes: int) -> None:
+        super().__init__()
+        self.image_shape = tuple(int(side) for side in image_shape)
+        height, width = (side // 4 for side in self.image_shape)
+        if height < 1 or width < 1:
+            raise ValueError(f"the judge needs images of at least 4 x 4 pixels, got "
+                             f"{self.image_shape}")
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+        self.classifier = nn.Sequential(
+            nn.Linear(64 * height * width, 128), nn.ReLU(), nn.Dropout(0.25),
+            nn.Linear(128, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits of images ``(batch, 1, H, W)`` or flattened ``(batch, H * W)``."""
+        return self.classifier(self.features(x.reshape(x.shape[0], 1, *self.image_shape)))
+
+
+def read_split(metadata_path: str, split: str) -> Tuple[np.ndarray, np.ndarray]:
+    """The rows of ``split`` (``"train"`` or ``"test"``) and their labels."""
+    import pandas as pd
+
+    metadata = pd.read_csv(metadata_path, sep="\t")
+    for column in ("label", "split"):
+        if column not in metadata.columns:
+            raise ValueError(f"metadata {metadata_path!r} has no {column!r} column: expected "
+                             f"a fetcher's table, got columns {list(metadata.columns)}")
+    rows = np.flatnonzero(metadata["split"].to_numpy() == split)
+    if not len(rows):
+        raise ValueError(f"metadata {metadata_path!r} has no row of split {split!r}")
+    return rows, metadata["label"].to_numpy()[rows].astype(np.int64)
+
+
+def predict(judge: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """The judge's class for each image (flattened or not), by batches, without gradients."""
+    was_training = judge.training
+    judge.eval()
+    device = next(judge.parameters()).device
+    predictions = []
+    try:
+        with torch.no_grad():
+            for start in range(0, images.shape[0], batch_size):
+                batch = images[start:start + batch_size].to(device, torch.float32)
+                predictions.append(judge(batch).argmax(dim=1).cpu())
+    finally:
+        judge.train(was_training)
+    return torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
+
+
+def accuracy_on_rows(judge: nn.Module, images: np.ndarray, rows: np.ndarray,
+                     labels: np.ndarray, batch_size: int = 512) -> float:
+    """The judge's accuracy on ``images[rows]`` (read batch by batch)."""
+    correct = 0
+    for start in range(0, len(rows), batch_size):
+        batch = torch.from_numpy(np.asarray(images[rows[start:start + batch_size]],
+                                            dtype=np.float32))
+        predicted = predict(judge, batch, batch_size)
+        correct += int((predicted.numpy() == labels[start:start + batch_size]).sum())
+    return correct / max(1, len(rows))
+
+
+def train_judge(images: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_classes: int,
+                epochs: int = 4, batch_size: int = 128, learning_rate: float = 1e-3,
+                seed: int = 0, min_steps: int = MIN_STEPS, device: Any = "cpu") -> JudgeCNN:
+    """Train a :class:`JudgeCNN` on ``images[rows]`` (``(N, 1, H, W)``, memory-mapped or not).
+
+    It trains for ``epochs`` epochs, or more on a small data set, so that it takes
+    at least ``min_steps`` optimisation steps, on ``device``. The random state of
+    torch is left as it was.
+    """
+    steps_per_epoch = -(-len(rows) // batch_size)
+    epochs = max(epochs, -(-min_steps // steps_per_epoch))
+    rng = np.random.default_rng(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        judge = JudgeCNN(images.shape[-2:], n_classes).to(device)
+        optimizer = torch.optim.Adam(judge.parameters(), lr=learning_rate)
+        judge.train()
+        for _ in range(epochs):
+            order = rng.permutation(len(rows))
+            for start in range(0, len(order), batch_size):
+                chosen = np.sort(order[start:start + batch_size])
+                batch = torch.from_numpy(np.asarray(images[rows[chosen]], dtype=np.float32))
+                batch, target = batch.to(device), torch.from_numpy(labels[chosen]).to(device)
+                optimizer.zero_grad(set_to_none=True)
+                func.cross_entropy(judge(batch), target).backward()
+                optimizer.step()
+    judge.eval()
+    return judge
+
+
+def load_or_train_judge(input_path: str, metadata_path: str, cache_dir: Optional[str] = None,
+                        epochs: int = 4, seed: int = 0, device: Any = "cpu",
+                        min_steps: int = MIN_STEPS) -> Judge:
+    """The judge of a prepared data set: loaded from its cache, or trained and cached.
+
+    Parameters
+    ----------
+    input_path, metadata_path : str
+        A fetcher's ``.npy`` images ``(N, 1, H, W)`` and TSV (``label``, ``split``).
+    cache_dir : str, optional
+        Where ``judge_<key>.pth`` lives; by default beside ``input_path``.
+    epochs, seed : int
+        The judge's training epochs (at least, see :func:`train_judge`) and seed
+        (part of the cache key).
+    device : str or torch.device, default "cpu"
+        Where the judge is trained and returned.
+    min_steps : int, default :data:`MIN_STEPS`
+        The fewest optimisation steps (part of the cache key).
+
+    Returns
+    -------
+    Judge
+        ``(model, test_accuracy, path)``.
+    """
+    images = np.load(input_path, mmap_mode="r")
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise ValueError(f"expected gray images of shape (N, 1, H, W) in {input_path!r}, "
+                         f"got {images.shape}")
+    key = _cache_key(input_path, metadata_path, epochs, seed, min_steps)
+    directory = cache_dir or os.path.dirname(os.path.abspath(input_path))
+    path = os.path.join(directory, f"judge_{key}.pth")
+    train_rows, train_labels = read_split(metadata_path, "train")
+    n_classes = int(train_labels.max()) + 1
+    if os.path.isfile(path):
+        state = load_checkpoint(path)
+        judge = JudgeCNN(images.shape[-2:], n_classes)
+        judge.load_state_dict(state["model"])
+        judge.to(device).eval()
+        return Judge(judge, float(state["test_accuracy"]), path)
+    logger.info("training the judge on %d images (cached as %s)", len(train_rows), path)
+    judge = train_judge(images, train_rows, train_labels, n_classes, epochs=epochs, seed=seed,
+                        device=device, min_steps=min_steps)
+    test_rows, test_labels = read_split(metadata_path, "test")
+    test_accuracy = accuracy_on_rows(judge, images, test_rows, test_labels)
+    logger.info("judge test accuracy %.4f", test_accuracy)
+    save_checkpoint(path, model={name: value.cpu() for name, value in
+                                 judge.state_dict().items()}, test_accuracy=test_accuracy,
+                    n_classes=n_classes, epochs=epochs, seed=seed)
+    return Judge(judge, test_accuracy, path)
+
+
+def _cache_key(input_path: str, metadata_path: str, epochs: int, seed: int,
+               min_steps: int) -> str:
+    digest = hashlib.sha256(
+        f"judge-v{JUDGE_VERSION}-e{epochs}-m{min_steps}-s{seed}".encode())
+    for path in (input_path, metadata_path):
+        with open(path, "rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 22), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]

@@ -1,0 +1,106 @@
+import pytest
+import torch
+
+from pynet_cvae.plugins.cvae import ConditionalCVAE, ConditionalELBOLoss
+from pynet_cvae.registry import Networks
+
+
+def test_labelled_images_are_encoded_and_decoded_with_their_true_class():
+    torch.manual_seed(0)
+    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10)
+    labels = torch.tensor([3, 0, 9, 3])
+    prediction, outputs = model(torch.rand(4, 64), labels)
+    assert prediction.shape == (4, 64) and 0 <= prediction.min() and prediction.max() <= 1
+    assert torch.equal(outputs["y"].argmax(dim=1), labels)
+    assert torch.equal(outputs["labels"], labels)
+    assert outputs["z_mu"].shape == outputs["z_var"].shape == (4, 4)
+    assert outputs["logits"].shape == (4, 10)
+    assert "marginal_rows" not in outputs  # every label known: nothing to marginalise
+
+
+def test_the_encoder_sees_the_class():
+    torch.manual_seed(0)
+    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10)
+    x = torch.rand(1, 64)
+    first = model.encode_latent(x, torch.eye(10)[[0]])[0]
+    second = model.encode_latent(x, torch.eye(10)[[1]])[0]
+    assert not torch.allclose(first, second)
+
+
+def test_unlabelled_images_get_every_class_in_training_and_a_guess_in_evaluation():
+    torch.manual_seed(0)
+    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10)
+    labels = torch.tensor([2, -1, 5, -1, -1])
+    _, outputs = model(torch.rand(5, 64), labels)
+    assert outputs["marginal_rows"].tolist() == [1, 3, 4]
+    assert outputs["marginal_x_logits"].shape == (3 * 10, 64)
+    assert outputs["marginal_z_mu"].shape == (3 * 10, 4)
+    assert torch.equal(outputs["y"].sum(dim=1), torch.ones(5))  # hard Gumbel samples
+    model.eval()
+    x = torch.rand(3, 64)
+    _, outputs = model(x)  # no labels at all: the classifier's most probable class
+    assert "marginal_rows" not in outputs
+    assert torch.equal(outputs["y"].argmax(dim=1), model.classify(x).argmax(dim=1))
+
+
+def test_sampled_classes_follow_the_temperature_and_hardness():
+    torch.manual_seed(0)
+    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10,
+                            unlabelled="sample", hard=False, temperature=5.0)
+    _, outputs = model(torch.rand(6, 64), torch.full((6,), -1))
+    assert "marginal_rows" not in outputs
+    soft = outputs["y"].detach()
+    assert torch.allclose(soft.sum(dim=1), torch.ones(6)) and float(soft.max()) < 1
+
+
+def test_the_consistency_term_trains_the_decoder_but_not_the_classifier():
+    torch.manual_seed(0)
+    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10,
+                            consistency_samples=16)
+    _, outputs = model(torch.rand(4, 64), torch.tensor([0, 1, 2, 3]))
+    assert outputs["generated_logits"].shape == (16, 10)
+    assert outputs["generated_labels"].shape == (16,)
+    torch.nn.functional.cross_entropy(outputs["generated_logits"],
+                                      outputs["generated_labels"]).backward()
+    assert model.decoder.layers[0].weight.grad.abs().sum() > 0
+    assert model.classifier_head.weight.grad is None
+    assert model.encoder_trunk.layers[0].weight.grad is None
+    model.eval()
+    assert "generated_logits" not in model(torch.rand(2, 64), torch.tensor([0, 1]))[1]
+
+
+@pytest.mark.parametrize("shared_trunk", [True, False])
+def test_convolutional_networks_train_on_a_batch(shared_trunk):
+    torch.manual_seed(0)
+    model = ConditionalCVAE(input_dim=784, hidden_dim=32, latent_dim=4, n_classes=10,
+                            architecture="conv", shared_trunk=shared_trunk,
+                            consistency_samples=4)
+    x = torch.rand(6, 784)
+    labels = torch.tensor([0, 1, -1, 3, -1, 5])
+    prediction, outputs = model(x, labels)
+    loss = ConditionalELBOLoss(consistency_weight=1.0)
+    loss.layer_outputs = outputs
+    value, values = loss(prediction, x, labels)
+    value.backward()
+    assert prediction.shape == (6, 784)
+    assert set(values) == {"reconstruction", "kl", "class_kl", "cross_entropy", "consistency"}
+    assert (model.classifier_trunk is None) == shared_trunk
+
+
+def test_the_model_is_registered_and_errors_name_the_bad_value():
+    assert Networks.get("ConditionalCVAE") is ConditionalCVAE
+    with pytest.raises(ValueError, match="architecture must be one of .* got 'rnn'"):
+        ConditionalCVAE(input_dim=64, architecture="rnn")
+    with pytest.raises(ValueError, match=r"image_shape \(4, 4\) does not hold input_dim 64"):
+        ConditionalCVAE(input_dim=64, image_shape=(4, 4))
+    with pytest.raises(ValueError, match="multiples of 4, got image_shape \\(6, 6\\)"):
+        ConditionalCVAE(input_dim=36, architecture="conv")
+    with pytest.raises(ValueError, match="unlabelled must be one of"):
+        ConditionalCVAE(input_dim=64, unlabelled="ignore")
+    model = ConditionalCVAE(input_dim=64, hidden_dim=8, latent_dim=2, n_classes=3)
+    with pytest.raises(ValueError, match=r"class ids must lie in \[0, 3\).*got 7"):
+        model(torch.rand(2, 64), torch.tensor([0, 7]))
+    with pytest.raises(ValueError, match="one label per image \\(2\\), got 3"):
+        model(torch.rand(2, 64), torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"\(batch, 64\), got \(2, 1, 8, 8\)"):
+        model(torch.rand(2, 1, 8, 8))

@@ -1,0 +1,82 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pynet_cvae.plugins.cvae import CVAE
+from pynet_cvae.plugins.cvae.evaluation import (
+    evaluate_model, format_table, generation_scores, importance_weighted_nll, save_results)
+from pynet_cvae.plugins.cvae.judge import read_split
+
+
+def test_evaluation_reports_every_measure(trained_conditional, digits, digits_judge):
+    results = evaluate_model(trained_conditional, digits.input_path, digits.metadata_path,
+                             digits_judge, iw_samples=20, samples_per_class=20)
+    assert results["test_images"] == 360 and results["iw_samples"] == 20
+    # the importance-weighted bound is tighter than the ELBO
+    assert 0 < results["iw_nll"] < results["neg_elbo"]
+    assert results["classifier_accuracy"] > 0.8
+    assert 0 <= results["generation_accuracy_worst"] <= results["generation_accuracy"] <= 1
+    assert len(results["generation_accuracy_per_class"]) == 10
+    assert results["generation_accuracy_per_class"][results["generation_worst_class"]] == \
+        results["generation_accuracy_worst"]
+    assert results["generation_accuracy"] > 0.5  # the class condition is followed
+    assert 0 < results["diversity_ratio_min"] <= results["diversity_ratio_mean"]
+    assert results["judge_test_accuracy"] == digits_judge.test_accuracy
+    assert 0 <= results["judge_reconstruction_accuracy"] <= 1
+    assert trained_conditional.training is False
+
+
+def test_more_importance_samples_tighten_the_estimate(trained_conditional, digits):
+    images = np.load(digits.input_path, mmap_mode="r")
+    rows, _ = read_split(digits.metadata_path, "test")
+    rows = rows[:60]
+    one = importance_weighted_nll(trained_conditional, images, rows, iw_samples=1)
+    many = importance_weighted_nll(trained_conditional, images, rows, iw_samples=200)
+    assert many < one
+
+
+def test_the_tutorial_model_is_evaluated_the_same_way(digits, digits_judge):
+    torch.manual_seed(0)
+    model = CVAE(input_dim=64, hidden_dim=16, latent_dim=3, n_classes=10)
+    results = evaluate_model(model, digits.input_path, digits.metadata_path, digits_judge,
+                             iw_samples=5, samples_per_class=5, max_test_images=50)
+    assert results["test_images"] == 50
+    assert results["iw_nll"] < results["neg_elbo"] + 1.0
+    assert model.training  # evaluation restores the mode
+
+
+class Collapsed(CVAE):
+    """A generator drawing one image per class whatever z is."""
+
+    def decode(self, z, onehot):
+        return onehot.to(z.dtype).repeat(1, 7)[:, :64] * 0.9
+
+
+def test_a_collapsed_generator_has_no_diversity(digits, digits_judge):
+    images = np.load(digits.input_path, mmap_mode="r")
+    rows, labels = read_split(digits.metadata_path, "test")
+    scores = generation_scores(Collapsed(64, 8, 3, 10), digits_judge.model, images, rows,
+                               labels, samples_per_class=10)
+    assert scores["diversity_ratio_mean"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_results_table_and_json(tmp_path):
+    results = {"tutorial": {"iw_nll": 243.7, "generation_accuracy": 0.367,
+                            "generation_worst_class": 5},
+               "conditional": {"iw_nll": 237.3, "generation_accuracy": 0.919}}
+    table = format_table(results)
+    lines = table.splitlines()
+    assert lines[0].split() == ["tutorial", "conditional"]
+    assert "IW -log p(x) (nats/image)" in table and "243.70" in table and "237.30" in table
+    assert any(line.startswith("  worst class id") and line.split()[-2:] == ["5", "-"]
+               for line in lines)
+    path = save_results(str(tmp_path / "deep" / "evaluation.json"), results)
+    assert json.loads(open(path).read()) == results
+
+
+def test_bad_arguments_are_clear_errors(trained_conditional, digits, digits_judge):
+    with pytest.raises(ValueError, match="samples_per_class must be an integer >= 2, got 1"):
+        evaluate_model(trained_conditional, digits.input_path, digits.metadata_path,
+                       digits_judge, samples_per_class=1)

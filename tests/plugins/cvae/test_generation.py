@@ -1,0 +1,83 @@
+import pytest
+import torch
+from matplotlib.image import imread
+
+from pynet_cvae.plugins.cvae import CVAE, ConditionalCVAE, sample_grid, write_sample_grid
+
+from .conftest import digit_images
+
+
+def models():
+    torch.manual_seed(0)
+    return [CVAE(input_dim=64, hidden_dim=16, latent_dim=3, n_classes=10),
+            ConditionalCVAE(input_dim=64, hidden_dim=16, latent_dim=3, n_classes=10)]
+
+
+@pytest.mark.parametrize("model", models(), ids=["tutorial", "conditional"])
+def test_sample_draws_n_images_per_class_with_the_same_latents(model):
+    images = model.sample([4, 7], n=5, generator=torch.Generator().manual_seed(1))
+    assert images.shape == (10, 64) and 0 <= images.min() and images.max() <= 1
+    again = model.sample([4, 7], n=5, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(images, again)
+    z = torch.randn(5, 3)
+    chosen = model.sample([4, 7], z=z)
+    assert torch.allclose(chosen[:5], model.generate(torch.full((5,), 4), z))
+    assert torch.allclose(chosen[5:], model.generate(torch.full((5,), 7), z))
+    assert model.training  # the mode is restored
+
+
+def test_temperature_scales_the_prior_draws():
+    model = models()[1]
+    z = torch.randn(6, 3, generator=torch.Generator().manual_seed(2))
+    cold = model.sample(1, n=6, temperature=0.5, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(cold, model.sample(1, z=0.5 * z))
+
+
+def test_encode_and_reconstruct_use_the_given_or_predicted_class(trained_conditional, digits):
+    x, labels = digit_images(digits, count=20)
+    encoding = trained_conditional.encode(x)
+    assert encoding.z_mu.shape == encoding.z_log_var.shape == (20, 8)
+    assert torch.equal(encoding.labels, trained_conditional.classify(x).argmax(dim=1))
+    given = trained_conditional.encode(x, labels)
+    assert torch.equal(given.labels, labels)
+    reconstruction = trained_conditional.reconstruct(x, labels)
+    assert reconstruction.shape == (20, 64)
+    # a trained model reconstructs better than the mean image
+    error = ((reconstruction - x) ** 2).mean()
+    assert error < ((x.mean(dim=0) - x) ** 2).mean()
+
+
+def test_interpolation_runs_from_one_image_to_the_other(trained_conditional, digits):
+    x, labels = digit_images(digits, count=2)
+    path = trained_conditional.interpolate(x[0], x[1], steps=6)
+    assert path.shape == (6, 64)
+    assert torch.allclose(path[0], trained_conditional.reconstruct(x[:1])[0], atol=1e-6)
+    assert torch.allclose(path[-1], trained_conditional.reconstruct(x[1:])[0], atol=1e-6)
+    fixed = trained_conditional.interpolate(x[0], x[1], steps=3, label=5)
+    assert fixed.shape == (3, 64)
+
+
+def test_generation_errors_name_the_bad_value():
+    model = models()[1]
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\), got \[10\]"):
+        model.sample(10)
+    with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
+        model.sample(1, n=0)
+    with pytest.raises(ValueError, match=r"z must have shape \(n, 3\), got \(2, 4\)"):
+        model.sample(1, z=torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"\(batch, 64\), got \(2, 10\)"):
+        model.encode(torch.zeros(2, 10))
+    with pytest.raises(ValueError, match="one label per image \\(2\\), got 3"):
+        model.reconstruct(torch.zeros(2, 64), [1, 2, 3])
+    with pytest.raises(ValueError, match="steps must be an integer >= 2, got 1"):
+        model.interpolate(torch.zeros(64), torch.zeros(64), steps=1)
+
+
+def test_the_grid_png_has_one_row_per_class(tmp_path):
+    model = models()[1]
+    grid = sample_grid(model, n_columns=4)
+    assert grid.shape == (10 * 9 + 1, 4 * 9 + 1)  # 8 x 8 images, 1-pixel padding
+    path = write_sample_grid(model, str(tmp_path / "out" / "grid.png"), n_columns=4,
+                             labels=[0, 3], scale=2)
+    image = imread(path)
+    assert image.shape[:2] == ((2 * 9 + 1) * 2, (4 * 9 + 1) * 2)

@@ -1,0 +1,47 @@
+import json
+
+import pytest
+import torch
+
+from pynet_cvae.checkpoint import save_checkpoint
+from pynet_cvae.plugins.cvae import ConditionalCVAE, load_trained_model, save_model_config
+from pynet_cvae.plugins.cvae.trained import find_model_config
+
+
+def test_a_model_is_rebuilt_from_its_checkpoint_and_configuration(tmp_path):
+    kwargs = {"input_dim": 64, "hidden_dim": 16, "latent_dim": 3, "n_classes": 10,
+              "architecture": "conv", "image_shape": [8, 8]}
+    model = ConditionalCVAE(**kwargs)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    config = save_model_config(str(checkpoints), "ConditionalCVAE", kwargs, dataset="digits")
+    path = save_checkpoint(str(checkpoints / "model_0_epoch_3.pth"),
+                           model=model.state_dict(), epoch=3)
+    loaded, settings = load_trained_model(path)
+    assert isinstance(loaded, ConditionalCVAE) and not loaded.training
+    assert settings["dataset"] == "digits" and json.load(open(config))["kwargs"] == kwargs
+    for name, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value)
+
+
+def test_the_configuration_is_found_beside_the_checkpoint_or_above(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    checkpoint = str(tmp_path / "checkpoints" / "model_0_epoch_0.pth")
+    with pytest.raises(FileNotFoundError, match="no model_config.json beside checkpoint"):
+        find_model_config(checkpoint)
+    save_model_config(str(tmp_path), "CVAE", {"input_dim": 4, "hidden_dim": 2,
+                                              "latent_dim": 1, "n_classes": 2})
+    assert find_model_config(checkpoint) == str(tmp_path / "model_config.json")
+
+
+def test_configuration_errors_name_the_bad_value(tmp_path):
+    with pytest.raises(ValueError, match="network 'Nope' is not registered"):
+        save_model_config(str(tmp_path), "Nope", {})
+    save_model_config(str(tmp_path), "CVAE", {"input_dim": 64, "hidden_dim": 8,
+                                              "latent_dim": 2, "n_classes": 10})
+    model = ConditionalCVAE(input_dim=64, hidden_dim=8, latent_dim=2)
+    path = save_checkpoint(str(tmp_path / "model_0_epoch_0.pth"), model=model.state_dict())
+    with pytest.raises(ValueError, match="do not fit the configured CVAE"):
+        load_trained_model(path)
+    (tmp_path / "model_config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="is not valid JSON"):
+        load_trained_model(path)
