@@ -7,12 +7,13 @@ import sys
 
 import pytest
 import torch
+from matplotlib.image import imread
 
 from pynet_cvae.checkpoint import load_checkpoint
 from pynet_cvae.cli import main
-from matplotlib.image import imread
-
+from pynet_cvae.commands import train as train_command
 from pynet_cvae.plugins.cvae import CVAE, ConditionalCVAE, load_trained_model
+from pynet_cvae.plugins.cvae import conditional_model, recipes
 
 
 def test_train_writes_checkpoints_histories_and_sample_grids(tmp_path, capsys):
@@ -61,9 +62,16 @@ def test_the_tutorial_recipe_stays_available(tmp_path, capsys):
         capsys.readouterr().err
 
 
+def test_the_command_line_choices_are_the_plugins():
+    assert set(train_command.RECIPES) == set(recipes.RECIPES)
+    assert set(train_command.ARCHITECTURES) == set(conditional_model.ARCHITECTURES)
+    assert set(train_command.UNLABELLED_MODES) == set(conditional_model.UNLABELLED_MODES)
+
+
 def test_sample_writes_a_grid_with_a_row_per_class(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--output", str(run), "--epochs", "1", "--quiet"]) == 0
+    assert main(["train", "--output", str(run), "--epochs", "1", "--architecture", "mlp",
+                 "--hidden-dim", "32", "--quiet"]) == 0
     capsys.readouterr()
     out = tmp_path / "grid.png"
     assert main(["sample", "--checkpoint", str(run), "--out", str(out), "--columns", "5",
@@ -76,30 +84,30 @@ def test_sample_writes_a_grid_with_a_row_per_class(tmp_path, capsys):
 
 def test_evaluate_prints_the_table_and_writes_json(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--output", str(run), "--epochs", "2", "--quiet"]) == 0
+    assert main(["train", "--output", str(run), "--epochs", "2", "--architecture", "mlp",
+                 "--hidden-dim", "32", "--quiet"]) == 0
     capsys.readouterr()
     results = tmp_path / "results.json"
     assert main(["evaluate", "--checkpoint", str(run), "--iw-samples", "5",
-                 "--samples-per-class", "10", "--judge-dir", str(tmp_path / "judge"),
-                 "--judge-epochs", "1", "--json", str(results), "--quiet"]) == 0
+                 "--samples-per-class", "10", "--json", str(results), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "generation accuracy (judge)" in printed and "IW -log p(x)" in printed
     values = json.loads(results.read_text())["run"]
     assert values["test_images"] == 360 and values["recipe"] == "conditional"
     assert 0 <= values["generation_accuracy"] <= 1 and values["iw_nll"] > 0
-    assert list((tmp_path / "judge").glob("judge_*.pth"))
+    assert values["judge_test_accuracy"] > 0.9  # cached beside the digits for later runs
 
 
 def test_semi_supervised_training_hides_labels(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--output", str(run), "--epochs", "1", "--labelled-per-class", "10",
-                 "--unlabelled", "sample", "--quiet"]) == 0
+                 "--architecture", "mlp", "--hidden-dim", "32", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "100 labelled training images" in printed
     assert (run / "metadata_semi_supervised.tsv").exists()
     assert main(["train", "--output", str(tmp_path / "alone"), "--epochs", "1",
                  "--labelled-per-class", "10", "--labelled-only", "--classifier-only",
-                 "--quiet"]) == 0
+                 "--architecture", "mlp", "--hidden-dim", "32", "--quiet"]) == 0
     assert "(100 training /" in capsys.readouterr().out
     assert main(["train", "--model", "tutorial", "--labelled-per-class", "10",
                  "--output", str(tmp_path / "bad"), "--epochs", "1", "--quiet"]) == 1

@@ -77,7 +77,20 @@ def run(arguments: argparse.Namespace) -> int:
 
 
 def evaluate(arguments: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
-    """The results of each checkpoint, by column name."""
+    """Evaluate the checkpoints of ``pynet-cvae evaluate``'s arguments.
+
+    Parameters
+    ----------
+    arguments : argparse.Namespace
+        The parsed arguments.
+
+    Returns
+    -------
+    dict
+        Column name -> the results of
+        :func:`~pynet_cvae.plugins.cvae.evaluation.evaluate_model`, with the
+        checkpoint, data set, recipe and network.
+    """
     import torch
 
     from ..interfaces import resolve_device

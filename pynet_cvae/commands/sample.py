@@ -46,7 +46,18 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_checkpoint(path: str) -> str:
-    """A checkpoint file, or the latest checkpoint of a run or checkpoints directory."""
+    """A checkpoint file, or the latest checkpoint of a run or checkpoints directory.
+
+    Parameters
+    ----------
+    path : str
+        A file, a run directory or its ``checkpoints/`` folder.
+
+    Returns
+    -------
+    str
+        The checkpoint file.
+    """
     from ..checkpoint import latest_checkpoint
 
     if os.path.isfile(path):
@@ -74,7 +85,32 @@ def run(arguments: argparse.Namespace) -> int:
 def write_grid(checkpoint: str, out: str, config: Optional[str] = None, columns: int = 8,
                classes: Optional[list] = None, temperature: float = 1.0, seed: int = 0,
                scale: int = 4) -> str:
-    """Load the model of ``checkpoint`` and write its sample grid to ``out``."""
+    """Load a trained model and write its sample grid.
+
+    Parameters
+    ----------
+    checkpoint : str
+        A checkpoint, or a run directory (see :func:`resolve_checkpoint`).
+    out : str
+        The PNG file.
+    config : str, optional
+        The ``model_config.json`` (default: beside the checkpoint).
+    columns : int, default 8
+        Latent vectors (images per class).
+    classes : list of int, optional
+        The classes, one row each (default: all).
+    temperature : float, default 1.0
+        The standard deviation of the latent draws.
+    seed : int, default 0
+        Their seed.
+    scale : int, default 4
+        PNG pixels per image pixel.
+
+    Returns
+    -------
+    str
+        ``out``.
+    """
     from ..plugins.cvae import load_trained_model, write_sample_grid
 
     model, settings = load_trained_model(resolve_checkpoint(checkpoint), config)

@@ -1,9 +1,13 @@
-"""``pynet-cvae train``: train the tutorial's CVAE.
+"""``pynet-cvae train``: train a CVAE.
 
-It trains the tutorial's CVAE (by default on the handwritten digits
-embedded in scikit-learn, so it needs no network) and writes to ``--output``:
+It trains the ``conditional`` recipe (``--model tutorial``: pynet's tutorial recipe;
+see :mod:`pynet_cvae.plugins.cvae.recipes`) on the training split of a data set (by
+default the handwritten digits embedded in scikit-learn, so it needs no network) and
+writes to ``--output``:
 
-- ``checkpoints/``: ``model_0_epoch_<e>.pth`` and the initial state;
+- ``checkpoints/``: ``model_0_epoch_<e>.pth``, the initial state and
+  ``model_config.json`` (what ``pynet-cvae sample`` and ``evaluate`` rebuild the model
+  from);
 - ``train.json``, ``validation.json`` (histories) and ``history.csv``;
 - ``samples/sampling_fold0_epoch<e>.png``: one row per class, one column per latent
   vector, after each epoch.
@@ -20,13 +24,17 @@ from typing import Any, Dict, List, Optional, Tuple
 from .types import fraction, positive_float, positive_int
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
+#: The recipes, architectures and unlabelled modes of the CVAE plugin (checked there).
+RECIPES = ("conditional", "tutorial")
+ARCHITECTURES = ("conv", "mlp")
+UNLABELLED_MODES = ("marginal", "sample")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` command."""
     train = subparsers.add_parser(
-        "train", help="train the tutorial's CVAE",
-        description="Train the tutorial's CVAE and write checkpoints, histories and "
+        "train", help="train a conditional VAE (or the tutorial's)",
+        description="Train a conditional VAE and write checkpoints, histories and "
                     "sample grids to --output.")
     train.add_argument("--dataset", choices=DATASETS, default="digits",
                        help="the data set (default: the embedded digits, no network)")
@@ -207,40 +215,37 @@ def _latest(checkpointdir: str) -> Optional[str]:
 
 # ---------------------------------------------------------------------- model options
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the model options (see :mod:`pynet_cvae.plugins.cvae.recipes`)."""
-    from ..plugins.cvae.conditional_model import ARCHITECTURES, UNLABELLED_MODES
-    from ..plugins.cvae.recipes import RECIPE_DEFAULTS, RECIPES
+    """Add the model options (see :mod:`pynet_cvae.plugins.cvae.recipes`).
 
-    conditional = RECIPE_DEFAULTS["conditional"]
+    The choices are spelt here so that building the parser does not import torch;
+    the recipe checks them again.
+    """
     group = parser.add_argument_group(
         "model", "The recipe and its options; an unset option takes the recipe's default "
-                 "(conditional / tutorial).")
+                 "(see pynet_cvae.plugins.cvae.recipes.RECIPE_DEFAULTS).")
     group.add_argument("--model", choices=RECIPES, default="conditional",
                        help="'conditional': encoder conditioned on the class, consistency "
                             "term, labels optional (default); 'tutorial': pynet's "
                             "tutorial recipe unchanged")
     group.add_argument("--hidden-dim", type=positive_int, default=None,
-                       help=f"hidden units (default {conditional['hidden_dim']} / 128)")
+                       help="hidden units (default 512 / tutorial 128)")
     group.add_argument("--latent-dim", type=positive_int, default=None,
-                       help=f"latent dimension (default {conditional['latent_dim']} / 20)")
+                       help="latent dimension (default 20)")
     group.add_argument("--learning-rate", type=positive_float, default=None,
-                       help=f"Adam's learning rate (default {conditional['learning_rate']} "
-                            "/ 0.001)")
+                       help="Adam's learning rate (default 0.003 / tutorial 0.001)")
     group.add_argument("--classification-weight", type=float, default=None,
                        help="weight of the classifier's cross-entropy (default 10)")
     group.add_argument("--architecture", choices=ARCHITECTURES, default=None,
-                       help=f"conditional: dense or convolutional networks (default "
-                            f"{conditional['architecture']})")
+                       help="conditional: convolutional (default) or dense networks")
     group.add_argument("--separate-classifier", action="store_true",
                        help="conditional: the classifier gets its own trunk instead of "
                             "sharing the encoder's")
     group.add_argument("--consistency-weight", type=float, default=None,
                        help="conditional: weight of the frozen classifier's cross-entropy "
-                            f"on decoded prior samples (default "
-                            f"{conditional['consistency_weight']}; 0: off)")
+                            "on decoded prior samples (default 1; 0: off)")
     group.add_argument("--consistency-samples", type=positive_int, default=None,
-                       help=f"conditional: prior samples per batch for that term (default "
-                            f"{conditional['consistency_samples']})")
+                       help="conditional: prior samples per batch for that term (default "
+                            "64)")
     group.add_argument("--kl-warmup", type=int, default=None, metavar="EPOCHS",
                        help="conditional: raise the KL weight from 0 to 1 over EPOCHS")
     group.add_argument("--temperature", type=positive_float, default=None,
@@ -286,7 +291,8 @@ def _training_splits(arguments: argparse.Namespace, data: Any, sample_size: floa
     Only the data set's training split trains and validates: its test split is for
     ``pynet-cvae evaluate``.
     """
-    from ..plugins.cvae.semisupervised import LABELLED_ONLY, TRAIN_VALIDATION, hide_labels
+    from ..plugins.cvae.semisupervised import (
+        LABELLED_ONLY, MISSING_LABEL, TRAIN_VALIDATION, hide_labels)
 
     if arguments.labelled_per_class is None and arguments.labelled_fraction is None:
         if arguments.labelled_only:
@@ -303,8 +309,8 @@ def _training_splits(arguments: argparse.Namespace, data: Any, sample_size: floa
         labelled_fraction=arguments.labelled_fraction, sample_size=sample_size,
         seed=arguments.seed)
     stratification = LABELLED_ONLY if arguments.labelled_only else TRAIN_VALIDATION
-    return ({"metadata_path": hidden.metadata_path,
-             "custom_stratification": stratification}, hidden.labelled)
+    return ({"metadata_path": hidden.metadata_path, "custom_stratification": stratification,
+             "missing_label": MISSING_LABEL}, hidden.labelled)
 
 
 def _absolute(path: Optional[str]) -> Optional[str]:

@@ -31,17 +31,52 @@ from .losses import _LayerOutputsLoss
 
 
 def gaussian_kl(z_mu: torch.Tensor, z_var: torch.Tensor) -> torch.Tensor:
-    """KL(N(z_mu, exp(z_var)) || N(0, I)) of each row, in nats."""
+    """KL(N(z_mu, exp(z_var)) || N(0, I)) of each row, in nats.
+
+    Parameters
+    ----------
+    z_mu, z_var : torch.Tensor
+        ``(batch, latent_dim)`` mean and log-variance.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch,)`` divergences.
+    """
     return 0.5 * torch.sum(torch.exp(z_var) + z_mu ** 2 - 1.0 - z_var, dim=1)
 
 
 def bernoulli_nll(x_logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """-log p(x|z, y) of each row under independent Bernoulli pixels given as logits."""
+    """-log p(x|z, y) of each row under independent Bernoulli pixels.
+
+    Parameters
+    ----------
+    x_logits : torch.Tensor
+        ``(batch, pixels)`` logits of the pixels.
+    x : torch.Tensor
+        ``(batch, pixels)`` images in [0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch,)`` negative log-likelihoods, in nats.
+    """
     return func.binary_cross_entropy_with_logits(x_logits, x, reduction="none").sum(dim=1)
 
 
 def class_kl(logits: torch.Tensor) -> torch.Tensor:
-    """KL(q(y|x) || uniform) of each row of classifier logits."""
+    """KL(q(y|x) || uniform) of each row of classifier logits.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(batch, n_classes)`` logits.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch,)`` divergences, in [0, log(n_classes)].
+    """
     log_q = func.log_softmax(logits, dim=1)
     return torch.sum(log_q.exp() * log_q, dim=1) + math.log(logits.shape[1])
 

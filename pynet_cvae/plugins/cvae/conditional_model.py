@@ -83,7 +83,20 @@ class LabelledEncoderHead(nn.Module):
 
     def forward(self, features: torch.Tensor, onehot: torch.Tensor
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(z_mu, z_var)``; ``z_var`` is the log-variance."""
+        """The Gaussian's parameters.
+
+        Parameters
+        ----------
+        features : torch.Tensor
+            ``(batch, hidden_dim)`` image features.
+        onehot : torch.Tensor
+            ``(batch, n_classes)`` one-hot (or soft) classes.
+
+        Returns
+        -------
+        z_mu, z_var : torch.Tensor
+            Mean and log-variance, ``(batch, latent_dim)`` each.
+        """
         hidden = func.relu(self.hidden(torch.cat([features, onehot], dim=1)))
         return self.mu(hidden), self.var(hidden)
 
@@ -120,7 +133,20 @@ class LabelledDecoder(nn.Module):
                 nn.ConvTranspose2d(_CHANNELS[0], 1, 4, stride=2, padding=1))
 
     def forward(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
-        """Return the ``(batch, input_dim)`` pixel logits."""
+        """The pixel logits.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            ``(batch, latent_dim)`` latent vectors.
+        onehot : torch.Tensor
+            ``(batch, n_classes)`` one-hot (or soft) classes.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, input_dim)`` logits.
+        """
         return self.layers(torch.cat([z, onehot], dim=1)).reshape(z.shape[0], self.input_dim)
 
 
@@ -226,24 +252,87 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
 
     # ------------------------------------------------------------------ parts
     def classify(self, x: torch.Tensor) -> torch.Tensor:
-        """The classifier's ``(batch, n_classes)`` logits q(y|x)."""
+        """The classifier's logits, q(y|x).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(batch, input_dim)`` flattened images.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, n_classes)`` logits.
+        """
         return self.classifier_head(self._classifier_features(x))
 
     def encode_latent(self, x: torch.Tensor, onehot: torch.Tensor
                       ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``(z_mu, z_var)`` of q(z|x, y) for (one-hot or soft) classes ``onehot``."""
+        """The Gaussian q(z|x, y).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(batch, input_dim)`` flattened images.
+        onehot : torch.Tensor
+            ``(batch, n_classes)`` one-hot (or soft) classes.
+
+        Returns
+        -------
+        z_mu, z_var : torch.Tensor
+            ``(batch, latent_dim)`` mean and log-variance.
+        """
         return self.encoder_head(self.encoder_trunk(x), onehot.to(x.dtype))
 
     def decode_logits(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
-        """The pixel logits of p(x|z, y)."""
+        """The pixel logits of p(x|z, y).
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            ``(batch, latent_dim)`` latent vectors.
+        onehot : torch.Tensor
+            ``(batch, n_classes)`` one-hot (or soft) classes.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, input_dim)`` logits.
+        """
         return self.decoder(z, onehot.to(z.dtype))
 
     def decode(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] from latent vectors and (one-hot or soft) classes."""
+        """Decode latent vectors with classes into images.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            ``(batch, latent_dim)`` latent vectors.
+        onehot : torch.Tensor
+            ``(batch, n_classes)`` one-hot (or soft) classes.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, input_dim)`` images in [0, 1].
+        """
         return torch.sigmoid(self.decode_logits(z, onehot))
 
     def generate(self, labels: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Decode latent vectors ``z`` with class ids ``labels`` (for the sampling observer)."""
+        """Decode latent vectors with class ids (what the sampling observer calls).
+
+        Parameters
+        ----------
+        labels : torch.Tensor
+            ``(batch,)`` class ids.
+        z : torch.Tensor
+            ``(batch, latent_dim)`` latent vectors.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, input_dim)`` images in [0, 1].
+        """
         return self.decode(z, func.one_hot(labels.to(z.device).long(), self.n_classes))
 
     @staticmethod
@@ -254,7 +343,23 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor, labels: Optional[torch.Tensor] = None
                 ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
-        """Reconstruct ``x`` (``(batch, input_dim)``); see the class notes for the outputs."""
+        """Reconstruct images through the latent space.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(batch, input_dim)`` flattened images.
+        labels : torch.Tensor, optional
+            ``(batch,)`` class ids; a negative id (or no labels) marks an unlabelled
+            image.
+
+        Returns
+        -------
+        prediction : torch.Tensor
+            ``(batch, input_dim)`` reconstructions in [0, 1].
+        layer_outputs : dict
+            See the class notes.
+        """
         if x.dim() != 2 or x.shape[1] != self.input_dim:
             raise ValueError(
                 f"ConditionalCVAE expects inputs of shape (batch, {self.input_dim}), got "

@@ -162,7 +162,21 @@ def reconstruction_nll(model: torch.nn.Module, z: torch.Tensor, onehot: torch.Te
                        x: torch.Tensor) -> torch.Tensor:
     """-log p(x|z, y) of each row, from the decoder's logits when it gives them.
 
-    ``x`` may be a broadcast (expanded) view of the images, one per row of ``z``.
+    Parameters
+    ----------
+    model : CVAE or ConditionalCVAE
+        The model (``decode_logits`` or ``decode``).
+    z : torch.Tensor
+        ``(batch, latent_dim)`` latent vectors.
+    onehot : torch.Tensor
+        ``(batch, n_classes)`` classes.
+    x : torch.Tensor
+        ``(batch, input_dim)`` images, possibly a broadcast (expanded) view.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch,)`` negative log-likelihoods, in nats.
     """
     if hasattr(model, "decode_logits"):
         logits = model.decode_logits(z, onehot)
@@ -212,6 +226,24 @@ def importance_weighted_nll(model: torch.nn.Module, images: np.ndarray, rows: np
 
     See the module documentation. Batches hold at most :data:`IW_CHUNK`
     ``images x samples`` per class, and their tensors are released before the next.
+
+    Parameters
+    ----------
+    model : CVAE or ConditionalCVAE
+        The model.
+    images : numpy.ndarray
+        ``(N, 1, H, W)`` images, memory-mapped or not.
+    rows : numpy.ndarray
+        The rows to score.
+    iw_samples : int, default 100
+        K, the samples of z per class and image.
+    seed : int, default 0
+        Seeds the samples.
+
+    Returns
+    -------
+    float
+        The mean estimate over the rows.
     """
     device = _device(model)
     generator = torch.Generator().manual_seed(seed + 1)
@@ -247,7 +279,32 @@ def importance_weighted_nll(model: torch.nn.Module, images: np.ndarray, rows: np
 def generation_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np.ndarray,
                       rows: np.ndarray, labels: np.ndarray, samples_per_class: int = 100,
                       diversity_reference: int = 500, seed: int = 0) -> Dict[str, Any]:
-    """Conditional generation accuracy and diversity ratios (see the module documentation)."""
+    """Conditional generation accuracy and diversity ratios (see the module documentation).
+
+    Parameters
+    ----------
+    model : CVAE or ConditionalCVAE
+        The model.
+    judge : torch.nn.Module
+        The judge network.
+    images : numpy.ndarray
+        ``(N, 1, H, W)`` images, memory-mapped or not.
+    rows, labels : numpy.ndarray
+        The real test rows and their labels (the diversity reference).
+    samples_per_class : int, default 100
+        Generated images per class.
+    diversity_reference : int, default 500
+        Real images per class in the reference.
+    seed : int, default 0
+        Seeds the latent vectors and the reference.
+
+    Returns
+    -------
+    dict
+        ``generation_accuracy``, ``generation_accuracy_worst``,
+        ``generation_worst_class``, ``generation_accuracy_per_class``,
+        ``diversity_ratio_mean``, ``diversity_ratio_min``, ``diversity_ratio_per_class``.
+    """
     generator = torch.Generator().manual_seed(seed + 2)
     z = torch.randn(samples_per_class, model.latent_dim, generator=generator)
     rng = np.random.default_rng(seed + 3)
@@ -275,7 +332,18 @@ def generation_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np
 
 
 def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
-    """A text table: one row per measure, one column per evaluated model (by name)."""
+    """A text table: one row per measure, one column per evaluated model.
+
+    Parameters
+    ----------
+    results : mapping
+        Column name -> the results of :func:`evaluate_model`.
+
+    Returns
+    -------
+    str
+        The table (a missing value prints as ``-``).
+    """
     names = list(results)
     label_width = max(len(label) for _, label, _ in TABLE_ROWS)
     widths = [max(10, len(name)) for name in names]
@@ -291,7 +359,20 @@ def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def save_results(path: str, results: Mapping[str, Any]) -> str:
-    """Write evaluation results as JSON, atomically; return ``path``."""
+    """Write evaluation results as JSON, atomically.
+
+    Parameters
+    ----------
+    path : str
+        The file (its folder is created).
+    results : mapping
+        JSON values.
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_open(path, "w", encoding="utf-8") as stream:
         json.dump(results, stream, indent=2, sort_keys=True)

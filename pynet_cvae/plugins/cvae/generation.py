@@ -33,7 +33,7 @@ Labels = Union[int, Sequence[int], torch.Tensor]
 Encoding = namedtuple("Encoding", ["z_mu", "z_log_var", "labels"])
 Encoding.__doc__ = """What :meth:`GenerativeMixin.encode` returns.
 
-Attributes
+Parameters
 ----------
 z_mu, z_log_var : torch.Tensor
     ``(batch, latent_dim)`` mean and log-variance of q(z|x, y).
@@ -45,7 +45,18 @@ labels : torch.Tensor
 
 @contextlib.contextmanager
 def evaluating(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Put ``model`` in evaluation mode without gradients; restore its mode on exit."""
+    """Put ``model`` in evaluation mode without gradients; restore its mode on exit.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model.
+
+    Yields
+    ------
+    torch.nn.Module
+        ``model``, in evaluation mode.
+    """
     was_training = model.training
     model.eval()
     try:
@@ -109,10 +120,20 @@ class GenerativeMixin:
             return self.decode(z, onehot)
 
     def encode(self, x: torch.Tensor, labels: Optional[Labels] = None) -> Encoding:
-        """Encode flattened images ``(batch, input_dim)`` into q(z|x, y).
+        """Encode flattened images into q(z|x, y).
 
-        ``labels`` (one per image) condition the encoding; by default the
-        classifier's most probable class is used.
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(batch, input_dim)`` images.
+        labels : int, sequence of int or torch.Tensor, optional
+            One class per image to condition on; by default the classifier's most
+            probable class.
+
+        Returns
+        -------
+        Encoding
+            ``(z_mu, z_log_var, labels)``.
         """
         x = self._check_inputs(x)
         with evaluating(self):
@@ -123,8 +144,18 @@ class GenerativeMixin:
     def reconstruct(self, x: torch.Tensor, labels: Optional[Labels] = None) -> torch.Tensor:
         """Decode the latent mean of each image with its class.
 
-        ``labels`` (one per image) are the classes to decode with; by default the
-        classifier's most probable class. Returns ``(batch, input_dim)`` images.
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(batch, input_dim)`` images.
+        labels : int, sequence of int or torch.Tensor, optional
+            One class per image to encode and decode with; by default the
+            classifier's most probable class.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, input_dim)`` reconstructions in [0, 1].
         """
         encoding = self.encode(x, labels)
         with evaluating(self):
@@ -196,7 +227,18 @@ class GenerativeMixin:
 
 
 def square_image_shape(size: int) -> Tuple[int, int]:
-    """The ``(side, side)`` shape of a flattened square image of ``size`` pixels."""
+    """The shape of a flattened square image.
+
+    Parameters
+    ----------
+    size : int
+        Its number of pixels.
+
+    Returns
+    -------
+    tuple of int
+        ``(side, side)``.
+    """
     side = math.isqrt(size)
     if side * side != size:
         raise ValueError(f"cannot infer the image shape of a vector of size {size}; "
@@ -244,11 +286,31 @@ def write_sample_grid(model: GenerativeMixin, path: str, n_columns: int = 8,
                       temperature: float = 1.0, seed: int = 0,
                       labels: Optional[Labels] = None,
                       image_shape: Optional[Tuple[int, int]] = None, scale: int = 4) -> str:
-    """Write :func:`sample_grid` as a PNG (rows: classes); return ``path``.
+    """Write :func:`sample_grid` as a PNG (rows: classes).
 
-    ``scale`` magnifies each pixel (see
-    :func:`~pynet_cvae.plugins.cvae.save_grid_png`); the other parameters are those
-    of :func:`sample_grid`.
+    Parameters
+    ----------
+    model : CVAE or ConditionalCVAE
+        The model.
+    path : str
+        The PNG file (written atomically; its folder is created).
+    n_columns : int, default 8
+        The number of latent vectors.
+    temperature : float, default 1.0
+        The standard deviation of the prior draws.
+    seed : int, default 0
+        The seed of the latent vectors.
+    labels : sequence of int, optional
+        The classes, one per row (default: every class).
+    image_shape : tuple of int, optional
+        ``(height, width)`` (see :func:`sample_grid`).
+    scale : int, default 4
+        Each pixel becomes a ``scale x scale`` block.
+
+    Returns
+    -------
+    str
+        ``path``.
     """
     grid = sample_grid(model, n_columns=n_columns, temperature=temperature, seed=seed,
                        labels=labels, image_shape=image_shape)

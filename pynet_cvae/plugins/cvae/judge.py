@@ -26,8 +26,17 @@ from ...checkpoint import load_checkpoint, save_checkpoint
 logger = logging.getLogger("pynet_cvae")
 
 Judge = namedtuple("Judge", ["model", "test_accuracy", "path"])
-Judge.__doc__ = """A trained judge: its ``model`` (:class:`JudgeCNN`), its accuracy on
-the real test images and the cache file it was loaded from or written to."""
+Judge.__doc__ = """A trained judge.
+
+Parameters
+----------
+model : JudgeCNN
+    The network, in evaluation mode.
+test_accuracy : float
+    Its accuracy on the real test images.
+path : str
+    The cache file it was loaded from or written to.
+"""
 
 JUDGE_VERSION = 1
 #: The fewest optimisation steps of a judge's training (small data sets get more epochs).
@@ -60,12 +69,36 @@ class JudgeCNN(nn.Module):
             nn.Linear(128, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The logits of images ``(batch, 1, H, W)`` or flattened ``(batch, H * W)``."""
+        """The class logits of images.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(batch, 1, H, W)`` or flattened ``(batch, H * W)`` images.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, n_classes)`` logits.
+        """
         return self.classifier(self.features(x.reshape(x.shape[0], 1, *self.image_shape)))
 
 
 def read_split(metadata_path: str, split: str) -> Tuple[np.ndarray, np.ndarray]:
-    """The rows of ``split`` (``"train"`` or ``"test"``) and their labels."""
+    """The rows of a split of a fetcher's table, and their labels.
+
+    Parameters
+    ----------
+    metadata_path : str
+        The table (``label`` and ``split`` columns).
+    split : str
+        ``"train"`` or ``"test"``.
+
+    Returns
+    -------
+    rows, labels : numpy.ndarray
+        The row numbers and their int64 labels.
+    """
     import pandas as pd
 
     metadata = pd.read_csv(metadata_path, sep="\t")
@@ -80,7 +113,22 @@ def read_split(metadata_path: str, split: str) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def predict(judge: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """The judge's class for each image (flattened or not), by batches, without gradients."""
+    """The judge's class for each image, by batches, without gradients.
+
+    Parameters
+    ----------
+    judge : torch.nn.Module
+        The judge.
+    images : torch.Tensor
+        Images, flattened or not, on any device.
+    batch_size : int, default 512
+        Images per forward pass.
+
+    Returns
+    -------
+    torch.Tensor
+        The class ids, on the CPU.
+    """
     was_training = judge.training
     judge.eval()
     device = next(judge.parameters()).device
@@ -97,7 +145,26 @@ def predict(judge: nn.Module, images: torch.Tensor, batch_size: int = 512) -> to
 
 def accuracy_on_rows(judge: nn.Module, images: np.ndarray, rows: np.ndarray,
                      labels: np.ndarray, batch_size: int = 512) -> float:
-    """The judge's accuracy on ``images[rows]`` (read batch by batch)."""
+    """The judge's accuracy on some rows of an image array (read batch by batch).
+
+    Parameters
+    ----------
+    judge : torch.nn.Module
+        The judge.
+    images : numpy.ndarray
+        ``(N, 1, H, W)`` images, memory-mapped or not.
+    rows : numpy.ndarray
+        The rows to score.
+    labels : numpy.ndarray
+        Their labels.
+    batch_size : int, default 512
+        Images per batch.
+
+    Returns
+    -------
+    float
+        The fraction of rows the judge labels right.
+    """
     correct = 0
     for start in range(0, len(rows), batch_size):
         batch = torch.from_numpy(np.asarray(images[rows[start:start + batch_size]],
@@ -110,11 +177,37 @@ def accuracy_on_rows(judge: nn.Module, images: np.ndarray, rows: np.ndarray,
 def train_judge(images: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_classes: int,
                 epochs: int = 4, batch_size: int = 128, learning_rate: float = 1e-3,
                 seed: int = 0, min_steps: int = MIN_STEPS, device: Any = "cpu") -> JudgeCNN:
-    """Train a :class:`JudgeCNN` on ``images[rows]`` (``(N, 1, H, W)``, memory-mapped or not).
+    """Train a :class:`JudgeCNN` with Adam and the cross-entropy.
 
-    It trains for ``epochs`` epochs, or more on a small data set, so that it takes
-    at least ``min_steps`` optimisation steps, on ``device``. The random state of
-    torch is left as it was.
+    The random state of torch is left as it was.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(N, 1, H, W)`` images, memory-mapped or not.
+    rows : numpy.ndarray
+        The training rows.
+    labels : numpy.ndarray
+        Their labels.
+    n_classes : int
+        The number of classes.
+    epochs : int, default 4
+        The epochs, or more on a small data set: see ``min_steps``.
+    batch_size : int, default 128
+        Images per step.
+    learning_rate : float, default 1e-3
+        Adam's learning rate.
+    seed : int, default 0
+        The seed of the weights and of the batches.
+    min_steps : int, default :data:`MIN_STEPS`
+        The fewest optimisation steps.
+    device : str or torch.device, default "cpu"
+        Where it trains.
+
+    Returns
+    -------
+    JudgeCNN
+        The judge, in evaluation mode.
     """
     steps_per_epoch = -(-len(rows) // batch_size)
     epochs = max(epochs, -(-min_steps // steps_per_epoch))

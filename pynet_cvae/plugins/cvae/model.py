@@ -190,14 +190,51 @@ class CVAE(GenerativeMixin, nn.Module):
         return self.decoder(torch.cat([z, onehot], dim=1))
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
-        """The classifier's ``(batch, n_classes)`` logits."""
+        """The classifier's logits.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(batch, input_dim)`` flattened images.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, n_classes)`` logits.
+        """
         return self.classifier(x)
 
     def encode_latent(self, x: torch.Tensor, onehot: Optional[torch.Tensor] = None
                       ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``(z_mu, z_var)`` of q(z|x); the encoder never sees the class (``onehot``)."""
+        """The Gaussian q(z|x): the tutorial's encoder never sees the class.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(batch, input_dim)`` flattened images.
+        onehot : torch.Tensor, optional
+            Ignored (the generation API passes the class to every model).
+
+        Returns
+        -------
+        z_mu, z_var : torch.Tensor
+            ``(batch, latent_dim)`` mean and log-variance.
+        """
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
-        """Decode latent vectors with (one-hot or soft) classes into images in [0, 1]."""
+        """Decode latent vectors with classes into images.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            ``(batch, latent_dim)`` latent vectors.
+        onehot : torch.Tensor
+            ``(batch, n_classes)`` one-hot (or soft) classes.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, input_dim)`` images in [0, 1].
+        """
         return self.decoder(torch.cat([z, onehot.to(z.dtype)], dim=1))

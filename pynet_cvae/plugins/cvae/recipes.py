@@ -46,7 +46,7 @@ RECIPE_DEFAULTS: Dict[str, Dict[str, Any]] = {
 class Recipe:
     """What a training run needs, built by :func:`build_recipe`.
 
-    Attributes
+    Parameters
     ----------
     name : str
         The recipe's name.
@@ -80,6 +80,18 @@ class Recipe:
 
 def recipe_options(name: str, **options: Any) -> Dict[str, Any]:
     """The recipe's defaults updated with the options that are not None.
+
+    Parameters
+    ----------
+    name : str
+        The recipe.
+    **options
+        Option values (None keeps the default).
+
+    Returns
+    -------
+    dict
+        Every option of the recipe with its value.
 
     Raises
     ------

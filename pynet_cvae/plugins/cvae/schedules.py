@@ -31,7 +31,18 @@ class KLWarmup:
         self.epochs = epochs
 
     def weight(self, epoch: int) -> float:
-        """The KL weight of ``epoch``."""
+        """The KL weight of an epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch, from 0.
+
+        Returns
+        -------
+        float
+            The weight, in (0, 1].
+        """
         return min(1.0, (epoch + 1) / (self.epochs + 1))
 
     def __call__(self, signal: Any) -> None:
@@ -66,7 +77,18 @@ class TemperatureSchedule:
         self.start, self.end, self.epochs = float(start), float(end), epochs
 
     def temperature(self, epoch: int) -> float:
-        """The temperature of ``epoch``."""
+        """The temperature of an epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch, from 0.
+
+        Returns
+        -------
+        float
+            The Gumbel-softmax temperature.
+        """
         progress = min(1.0, epoch / self.epochs)
         return self.start * (self.end / self.start) ** progress
 

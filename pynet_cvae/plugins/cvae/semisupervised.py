@@ -6,7 +6,7 @@ rows train (``"train"``), validate (``"validation"``, labels kept: they only mon
 training), are left out (``"unused"``, by ``sample_size``) or are test images
 (``"test"``). A :class:`~pynet_cvae.datasets.DataManager` reads it with
 ``custom_stratification=TRAIN_VALIDATION`` (or :data:`LABELLED_ONLY` for the
-baseline trained on the labelled images alone), and
+baseline trained on the labelled images alone) and ``missing_label=MISSING_LABEL``, and
 :class:`~pynet_cvae.plugins.cvae.ConditionalCVAE` with
 :class:`~pynet_cvae.plugins.cvae.ConditionalELBOLoss` trains on both kinds of rows.
 """
@@ -31,8 +31,17 @@ LABELLED_ONLY = {"train": {"subset": "train", "labelled": True},
 
 HiddenLabels = namedtuple("HiddenLabels", ["metadata_path", "labelled", "unlabelled",
                                            "validation"])
-HiddenLabels.__doc__ = """What :func:`hide_labels` wrote: the table's path and the number
-of labelled and unlabelled training images and of validation images."""
+HiddenLabels.__doc__ = """What :func:`hide_labels` wrote.
+
+Parameters
+----------
+metadata_path : str
+    The table's path.
+labelled, unlabelled : int
+    The numbers of labelled and unlabelled training images.
+validation : int
+    The number of validation images.
+"""
 
 
 def hide_labels(metadata_path: str, output_path: str,

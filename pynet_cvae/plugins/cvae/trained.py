@@ -39,6 +39,11 @@ def save_model_config(directory: str, network: str, kwargs: Dict[str, Any],
         The network's constructor arguments (JSON values).
     **extra
         More entries, e.g. ``image_shape``, ``dataset``, ``datasetdir``.
+
+    Returns
+    -------
+    str
+        The path of ``model_config.json``.
     """
     if not Networks.contains(network):
         raise ValueError(f"network {network!r} is not registered: expected one of "
@@ -52,7 +57,17 @@ def save_model_config(directory: str, network: str, kwargs: Dict[str, Any],
 
 
 def find_model_config(checkpoint_path: str) -> str:
-    """The ``model_config.json`` beside ``checkpoint_path`` or in its parent directory.
+    """The ``model_config.json`` beside a checkpoint or in its parent directory.
+
+    Parameters
+    ----------
+    checkpoint_path : str
+        The checkpoint.
+
+    Returns
+    -------
+    str
+        The configuration's path.
 
     Raises
     ------
@@ -71,7 +86,18 @@ def find_model_config(checkpoint_path: str) -> str:
 
 
 def read_model_config(path: str) -> Dict[str, Any]:
-    """Read and check a ``model_config.json``."""
+    """Read and check a ``model_config.json``.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+
+    Returns
+    -------
+    dict
+        The configuration, with at least ``network`` and ``kwargs``.
+    """
     with open(path, encoding="utf-8") as stream:
         try:
             config = json.load(stream)

@@ -29,7 +29,7 @@ def test_schedules_set_the_loss_and_model_before_each_epoch():
     images = np.random.default_rng(0).random((40, 16)).astype(np.float32)
     labels = np.where(np.arange(40) % 2, -1, np.arange(40) % 4)
     manager = DataManager.from_numpy(train_inputs=images, train_labels=labels,
-                                     batch_size=20, add_input=True)
+                                     missing_label=-1, batch_size=20, add_input=True)
     model = ConditionalCVAE(input_dim=16, hidden_dim=8, latent_dim=2, n_classes=4,
                             unlabelled="sample")
     interface = DeepLearningInterface(model=model, loss=ConditionalELBOLoss(),

@@ -34,7 +34,7 @@ def test_a_data_manager_serves_missing_labels(digits, tmp_path):
                          labelled_fraction=0.2, sample_size=0.5, seed=1)
     manager = DataManager(input_path=digits.input_path, metadata_path=hidden.metadata_path,
                           labels=["label"], custom_stratification=TRAIN_VALIDATION,
-                          batch_size=1000, test_size=0, input_transforms=[Flatten()],
+                          missing_label=MISSING_LABEL, batch_size=1000, test_size=0, input_transforms=[Flatten()],
                           add_input=True)
     batch = next(iter(manager.get_dataloader(train=True).train))
     labels = batch.labels.numpy()
@@ -42,7 +42,8 @@ def test_a_data_manager_serves_missing_labels(digits, tmp_path):
     assert (labels >= 0).sum() == hidden.labelled
     labelled_only = DataManager(
         input_path=digits.input_path, metadata_path=hidden.metadata_path, labels=["label"],
-        custom_stratification=LABELLED_ONLY, batch_size=1000, test_size=0,
+        custom_stratification=LABELLED_ONLY, missing_label=MISSING_LABEL,
+        batch_size=1000, test_size=0,
         input_transforms=[Flatten()], add_input=True)
     assert len(labelled_only["train"][0]) == hidden.labelled
     assert np.array_equal(
