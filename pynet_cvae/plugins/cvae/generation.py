@@ -242,7 +242,7 @@ def square_image_shape(size: int) -> Tuple[int, int]:
     side = math.isqrt(size)
     if side * side != size:
         raise ValueError(f"cannot infer the image shape of a vector of size {size}; "
-                         "give image_shape=(height, width)")
+                         "pass image_shape=(height, width)")
     return side, side
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import torch
 from scipy import ndimage
 
 from ...registry import Observers
+from .generation import square_image_shape
 from .grid import make_grid, save_grid_png
 
 logger = logging.getLogger("pynet_cvae")
@@ -93,7 +93,7 @@ class ConditionalSampler:
                 images = _decode(model, labels, z, n_classes)
         finally:
             model.train(was_training)
-        height, width = self.image_shape or _square_shape(images.shape[1])
+        height, width = self.image_shape or square_image_shape(images.shape[1])
         return images.detach().cpu().numpy().reshape(-1, height, width)
 
     def _for_display(self, images: np.ndarray) -> np.ndarray:
@@ -116,15 +116,6 @@ def _decode(model: torch.nn.Module, labels: torch.Tensor, z: torch.Tensor,
         return model.generate(labels, z)
     onehot = torch.nn.functional.one_hot(labels, n_classes).to(z.dtype)
     return model.decoder(torch.cat([z, onehot], dim=1))
-
-
-def _square_shape(size: int) -> Sequence[int]:
-    side = math.isqrt(size)
-    if side * side != size:
-        raise ValueError(
-            f"cannot infer the image shape of a generated vector of size {size}; "
-            "pass image_shape=(height, width)")
-    return side, side
 
 
 sampling = Observers.register(ConditionalSampler(), name="sampling")
