@@ -114,6 +114,33 @@ def test_semi_supervised_training_hides_labels(tmp_path, capsys):
     assert "'tutorial' recipe needs every label" in capsys.readouterr().err
 
 
+def test_semi_supervised_batches_mix_labels_and_pseudo_labels_train_the_classifier(
+        tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--output", str(run), "--epochs", "3", "--labelled-per-class", "10",
+                 "--batch-size", "30", "--labelled-per-batch", "10", "--lr-schedule",
+                 "cosine", "--learning-rate", "0.002", "--pseudo-labels",
+                 "--pseudo-label-threshold", "0.3", "--architecture", "mlp", "--hidden-dim",
+                 "128", "--quiet"]) == 0
+    assert "100 labelled training images" in capsys.readouterr().out
+    history = json.loads((run / "train.json").read_text())["values"]
+    assert history["pseudo_label"][-1] > 0  # confident guesses became targets
+    checkpoint = load_checkpoint(str(run / "checkpoints" / "model_0_epoch_2.pth"))
+    assert checkpoint["scheduler"]["T_max"] == 3 and checkpoint["scheduler"]["last_epoch"] == 3
+    for extra, message in (
+            (["--labelled-per-batch", "30"], "--labelled-per-batch 30 leaves no room for "
+                                             "unlabelled images in batches of --batch-size 30"),
+            (["--labelled-per-batch", "5", "--labelled-only"],
+             "--labelled-per-batch mixes labelled and unlabelled images")):
+        assert main(["train", "--output", str(tmp_path / "bad"), "--epochs", "1",
+                     "--labelled-per-class", "10", "--batch-size", "30", *extra]) == 1
+        assert message in capsys.readouterr().err
+    assert main(["train", "--output", str(tmp_path / "bad"), "--epochs", "1",
+                 "--labelled-per-batch", "5"]) == 1
+    assert "--labelled-per-batch needs --labelled-per-class or --labelled-fraction" in \
+        capsys.readouterr().err
+
+
 def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--epochs", "0"])

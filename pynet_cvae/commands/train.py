@@ -28,6 +28,7 @@ DATASETS = ("digits", "mnist", "fashion-mnist")
 RECIPES = ("conditional", "tutorial")
 ARCHITECTURES = ("conv", "mlp")
 UNLABELLED_MODES = ("marginal", "sample")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -43,6 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--output", default="runs/cvae", help="the output directory")
     train.add_argument("--epochs", type=positive_int, default=20)
     train.add_argument("--batch-size", type=positive_int, default=64)
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
+                       help="the learning rate over the epochs: constant (default) or "
+                            "cosine (from --learning-rate down to 0 at the last epoch)")
     add_model_arguments(train)
     train.add_argument("--folds", type=positive_int, default=10,
                        help="number of cross-validation folds; fold 0 is trained")
@@ -117,10 +121,14 @@ def train(arguments: argparse.Namespace) -> Dict[str, Any]:
     save_model_config(checkpointdir, recipe.network, recipe.model_kwargs,
                       recipe=recipe.name, options=recipe.options, image_shape=list(image_shape),
                       dataset=arguments.dataset, datasetdir=_absolute(arguments.datasetdir))
+    scheduler = None
+    if arguments.lr_schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(interface.optimizer,
+                                                               T_max=arguments.epochs)
     start = time.perf_counter()
     train_history, validation_history = interface.training(
         manager=manager, nb_epochs=arguments.epochs, checkpointdir=checkpointdir,
-        fold_index=0, with_validation=True, resume=arguments.resume)
+        fold_index=0, with_validation=True, resume=arguments.resume, scheduler=scheduler)
     wall_time = time.perf_counter() - start
     if arguments.board:
         interface.board.close()
@@ -257,12 +265,34 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--unlabelled", choices=UNLABELLED_MODES, default=None,
                        help="conditional: unlabelled images sum every class under q(y|x) "
                             "('marginal', default) or sample one ('sample')")
+    group.add_argument("--pseudo-labels", action="store_true",
+                       help="conditional, semi-supervised: also train the classifier on "
+                            "pseudo-labels of augmented unlabelled images (FixMatch)")
+    group.add_argument("--pseudo-label-threshold", type=fraction, default=None,
+                       help="conditional: confidence a guess needs to become a target "
+                            "(default 0.95)")
+    group.add_argument("--pseudo-label-weight", type=float, default=None,
+                       help="conditional: weight of the pseudo-label cross-entropy "
+                            "(default 10)")
+    group.add_argument("--augment-flip", action="store_true",
+                       help="conditional: mirror the augmented views at random (clothes, "
+                            "not digits)")
+    group.add_argument("--classifier-without-elbo", action="store_true",
+                       help="conditional, semi-supervised: the ELBO of unlabelled images does "
+                            "not train the classifier (labels and pseudo-labels do)")
+    group.add_argument("--classifier-average", type=float, default=None, metavar="DECAY",
+                       help="conditional: classify with an exponential moving average of "
+                            "the classifier's weights of this decay, e.g. 0.999 (default 0: "
+                            "the live weights)")
     labels = group.add_mutually_exclusive_group()
     labels.add_argument("--labelled-per-class", type=positive_int, default=None,
                         help="semi-supervised: keep the labels of this many training "
                              "images per class, hide the others")
     labels.add_argument("--labelled-fraction", type=fraction, default=None,
                         help="semi-supervised: keep this fraction of the training labels")
+    group.add_argument("--labelled-per-batch", type=positive_int, default=None,
+                       help="semi-supervised: labelled images in every training batch, the "
+                            "rest unlabelled (default: a third of --batch-size)")
     group.add_argument("--labelled-only", action="store_true",
                        help="semi-supervised baseline: train on the labelled images alone")
     group.add_argument("--classifier-only", action="store_true",
@@ -278,8 +308,12 @@ def _model_options(arguments: argparse.Namespace) -> Dict[str, Any]:
     options = {name: getattr(arguments, name) for name in (
         "hidden_dim", "latent_dim", "learning_rate", "classification_weight", "architecture",
         "consistency_weight", "consistency_samples", "kl_warmup", "temperature",
-        "temperature_end", "temperature_epochs", "unlabelled")}
+        "temperature_end", "temperature_epochs", "unlabelled", "pseudo_label_threshold",
+        "pseudo_label_weight", "classifier_average")}
     options["shared_trunk"] = False if arguments.separate_classifier else None
+    options["pseudo_labels"] = True if arguments.pseudo_labels else None
+    options["augment_flip"] = True if arguments.augment_flip else None
+    options["elbo_trains_classifier"] = False if arguments.classifier_without_elbo else None
     return options
 
 
@@ -295,9 +329,11 @@ def _training_splits(arguments: argparse.Namespace, data: Any, sample_size: floa
         LABELLED_ONLY, MISSING_LABEL, TRAIN_VALIDATION, hide_labels)
 
     if arguments.labelled_per_class is None and arguments.labelled_fraction is None:
-        if arguments.labelled_only:
-            raise ValueError("--labelled-only needs --labelled-per-class or "
-                             "--labelled-fraction (which labels to keep)")
+        for option, value in (("--labelled-only", arguments.labelled_only),
+                              ("--labelled-per-batch", arguments.labelled_per_batch)):
+            if value:
+                raise ValueError(f"{option} needs --labelled-per-class or "
+                                 "--labelled-fraction (which labels to keep)")
         return {"metadata_path": data.metadata_path, "stratify_label": "label",
                 "projection_labels": {"split": "train"}, "sample_size": sample_size}, None
     if arguments.folds != 10:
@@ -308,9 +344,29 @@ def _training_splits(arguments: argparse.Namespace, data: Any, sample_size: floa
         labelled_per_class=arguments.labelled_per_class,
         labelled_fraction=arguments.labelled_fraction, sample_size=sample_size,
         seed=arguments.seed)
-    stratification = LABELLED_ONLY if arguments.labelled_only else TRAIN_VALIDATION
-    return ({"metadata_path": hidden.metadata_path, "custom_stratification": stratification,
-             "missing_label": MISSING_LABEL}, hidden.labelled)
+    splits = {"metadata_path": hidden.metadata_path, "missing_label": MISSING_LABEL,
+              "custom_stratification": TRAIN_VALIDATION}
+    if arguments.labelled_only:
+        if arguments.labelled_per_batch is not None:
+            raise ValueError("--labelled-per-batch mixes labelled and unlabelled images: it "
+                             "does not apply with --labelled-only")
+        splits["custom_stratification"] = LABELLED_ONLY
+    else:
+        splits["labelled_per_batch"] = labelled_per_batch(arguments.labelled_per_batch,
+                                                          arguments.batch_size)
+    return splits, hidden.labelled
+
+
+def labelled_per_batch(requested: Optional[int], batch_size: int) -> int:
+    """The labelled images of each semi-supervised batch: ``requested``, by default a
+    third of the batch (at least 1)."""
+    if requested is None:
+        return max(1, batch_size // 3)
+    if requested >= batch_size:
+        raise ValueError(f"--labelled-per-batch {requested} leaves no room for unlabelled "
+                         f"images in batches of --batch-size {batch_size}: expected at most "
+                         f"{batch_size - 1}")
+    return requested
 
 
 def _absolute(path: Optional[str]) -> Optional[str]:

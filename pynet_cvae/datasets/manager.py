@@ -20,6 +20,7 @@ from .arrays import ArrayDataset
 from .items import DataItem, DatasetAdapter
 from .labels import check_missing_label, prepare_labels, strata_codes, stratum_values
 from .loading import BatchLoader
+from .mixing import LabelledMixSampler
 from .splits import SPLITS, Filters, custom_splits, filter_mask, split_folds, split_test, \
     subsample
 from .validation import check_columns, check_fraction, check_int, check_loader_arguments, \
@@ -93,6 +94,11 @@ class DataManager:
         stratum; ``"weighted_random"`` balances the labelled classes and draws the
         unlabelled rows at their natural frequency (see
         :func:`~pynet_cvae.datasets.loading.balanced_weights`).
+    labelled_per_batch : int, optional
+        With ``missing_label``: put this many labelled rows in every training
+        mini-batch and fill the rest with unlabelled rows, an epoch being one pass over
+        the unlabelled rows (:class:`~pynet_cvae.datasets.mixing.LabelledMixSampler`);
+        it replaces the ``"random"`` sampler.
     check_finite : bool
         Scan the input and output arrays for NaN and infinite values (in bounded
         chunks) and raise, naming the first one, when there is one.
@@ -110,8 +116,8 @@ class DataManager:
                  add_input: bool = False, test_size: float = 0.1,
                  label_mapping: Optional[dict] = None, patch_size=None,
                  continuous_labels: bool = False, sample_size: float = 1, seed: int = 42,
-                 missing_label: Optional[int] = None, check_finite: bool = True,
-                 **dataloader_kwargs):
+                 missing_label: Optional[int] = None, labelled_per_batch: Optional[int] = None,
+                 check_finite: bool = True, **dataloader_kwargs):
         self._init_loading(batch_size, sampler, seed, dataloader_kwargs)
         check_fraction("test_size", test_size, open_at_zero=False)
         check_fraction("sample_size", sample_size, open_at_zero=True)
@@ -154,6 +160,7 @@ class DataManager:
             "validation": [None if validation is None else make(validation)
                            for _, validation in folds],
             "test": None if test_rows is None else make(test_rows)}
+        self._mix_samplers = self._labelled_mix(labelled_per_batch)
 
     def _init_loading(self, batch_size: int, sampler, seed: int, arguments: dict) -> None:
         check_int("batch_size", batch_size, 1)
@@ -163,6 +170,22 @@ class DataManager:
         self.batch_size, self.sampler, self.seed = batch_size, sampler, seed
         self.drop_last = bool(arguments.pop("drop_last", False))
         self.dataloader_kwargs = arguments
+
+    def _labelled_mix(self, labelled_per_batch: Optional[int]) -> Optional[list]:
+        """One :class:`LabelledMixSampler` per training fold, or None."""
+        if labelled_per_batch is None:
+            return None
+        if self.missing_label is None:
+            raise ValueError(f"labelled_per_batch={labelled_per_batch!r} needs missing_label "
+                             "(the marker of the unlabelled rows it mixes with labelled ones)")
+        if self.sampler != "random":
+            raise ValueError(f"labelled_per_batch replaces the 'random' sampler: got sampler "
+                             f"{self.sampler!r} as well")
+        if self.labels is None or self.labels.ndim != 1:
+            raise ValueError("labelled_per_batch needs one class column: give labels=[column]")
+        return [None if train is None else LabelledMixSampler(
+            self.labels[train.indices], self.batch_size, labelled_per_batch,
+            self.missing_label) for train in self.dataset["train"]]
 
     def _read_strata(self, column: Optional[str]) -> Optional[np.ndarray]:
         if column is None:
@@ -242,7 +265,9 @@ class DataManager:
             dataset = self.dataset["train"][fold_index]
             if dataset is None:
                 raise ValueError("train=True but the manager has no train set")
-            loaders["train"] = self._loader(dataset, self.sampler, fold_index, self.drop_last)
+            sampler = self.sampler if self._mix_samplers is None else \
+                self._mix_samplers[fold_index]
+            loaders["train"] = self._loader(dataset, sampler, fold_index, self.drop_last)
         if validation and self.dataset["validation"][fold_index] is not None:
             loaders["validation"] = self._loader(self.dataset["validation"][fold_index],
                                                  None, fold_index, False)
@@ -260,6 +285,7 @@ class DataManager:
         manager._init_loading(batch_size, sampler, seed, arguments)
         manager.inputs = manager.outputs = manager.labels = manager.metadata = None
         manager.missing_label = missing_label
+        manager._mix_samplers = None
         manager.number_of_folds = 1
         manager.dataset = {"train": [train], "validation": [validation], "test": test}
         return manager

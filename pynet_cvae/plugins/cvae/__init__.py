@@ -11,8 +11,9 @@ Importing this package registers:
 
 Both models have the generation API of :class:`GenerativeMixin` (``sample``,
 ``encode``, ``reconstruct``, ``interpolate``); :mod:`.evaluation` and :mod:`.judge`
-measure them, :mod:`.trained` loads what ``pynet-cvae train`` wrote and
-:mod:`.semisupervised` prepares partly labelled data.
+measure them, :mod:`.trained` loads what ``pynet-cvae train`` wrote,
+:mod:`.semisupervised` prepares partly labelled data and :mod:`.augmentation` makes the
+augmented views of pseudo-labelling.
 """
 
 from .conditional_losses import ClassifierAccuracy, ConditionalELBOLoss

@@ -16,6 +16,12 @@ summed exactly over the classes (``unlabelled="marginal"`` model outputs) or
 estimated with one class sampled from q(y|x) (``unlabelled="sample"``). The
 reconstruction and KL terms are summed over the batch's images and divided by the
 batch size (nats per image); the cross-entropy is the mean over the labelled images.
+
+With pseudo-labelling (``ConditionalCVAE(pseudo_labels=True)``) the classifier's
+cross-entropy is taken on weakly augmented views of the labelled images, and the
+unlabelled images add (FixMatch, Sohn et al. 2020)::
+
+    pseudo_label_weight * mean_u [confident_u * CE(q(y|strong(x_u)), argmax q(y|weak(x_u)))]
 """
 
 from __future__ import annotations
@@ -97,21 +103,25 @@ class ConditionalELBOLoss(_LayerOutputsLoss):
     kl_weight : float, default 1.0
         The weight of KL(q(z|x, y) || N(0, I)); :class:`~pynet_cvae.plugins.cvae.KLWarmup`
         raises it from 0 to 1 over the first epochs.
+    pseudo_label_weight : float, default 1.0
+        The weight of the pseudo-label cross-entropy on unlabelled images, when the
+        model gives it (``pseudo_labels=True``, in training).
 
     Returns
     -------
     loss, values
         The scalar loss and the values reported beside it: ``reconstruction``,
-        ``kl`` (of z), ``class_kl`` (unlabelled images), ``cross_entropy`` and
-        ``consistency``.
+        ``kl`` (of z), ``class_kl`` (unlabelled images), ``cross_entropy``,
+        ``consistency`` and ``pseudo_label``.
     """
 
     required = ("z_mu", "z_var", "logits", "labels", "x_logits")
 
     def __init__(self, classification_weight: float = 10.0, consistency_weight: float = 0.0,
-                 kl_weight: float = 1.0) -> None:
+                 kl_weight: float = 1.0, pseudo_label_weight: float = 1.0) -> None:
         super().__init__()
         self.classification_weight = float(classification_weight)
+        self.pseudo_label_weight = float(pseudo_label_weight)
         self.consistency_weight = float(consistency_weight)
         self.kl_weight = float(kl_weight)
 
@@ -127,19 +137,41 @@ class ConditionalELBOLoss(_LayerOutputsLoss):
         known = labels >= 0
         batch_size = x.shape[0]
         reconstruction, kl, y_kl = self._elbo_terms(outputs, x, known)
-        cross_entropy = (func.cross_entropy(outputs["logits"][known], labels[known])
-                         if bool(known.any()) else x.new_zeros(()))
+        cross_entropy = self._cross_entropy(outputs, labels[known], x)
+        pseudo_label = self._pseudo_label_term(outputs, x)
         consistency = x.new_zeros(())
         if "generated_logits" in outputs:
             consistency = func.cross_entropy(outputs["generated_logits"],
                                              outputs["generated_labels"])
         loss = ((reconstruction + self.kl_weight * kl + y_kl) / batch_size
                 + self.classification_weight * cross_entropy
-                + self.consistency_weight * consistency)
+                + self.consistency_weight * consistency
+                + self.pseudo_label_weight * pseudo_label)
         return loss, {"reconstruction": reconstruction.detach() / batch_size,
                       "kl": kl.detach() / batch_size, "class_kl": y_kl.detach() / batch_size,
                       "cross_entropy": cross_entropy.detach(),
-                      "consistency": consistency.detach()}
+                      "consistency": consistency.detach(),
+                      "pseudo_label": pseudo_label.detach()}
+
+    @staticmethod
+    def _cross_entropy(outputs: Dict[str, torch.Tensor], labels: torch.Tensor,
+                       x: torch.Tensor) -> torch.Tensor:
+        """The classifier's mean cross-entropy on the labelled images (on their
+        augmented views when the model gives them)."""
+        if not len(labels):
+            return x.new_zeros(())
+        if "augmented_logits" in outputs:
+            return func.cross_entropy(outputs["augmented_logits"], labels)
+        return func.cross_entropy(outputs["logits"][outputs["labels"] >= 0], labels)
+
+    @staticmethod
+    def _pseudo_label_term(outputs: Dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """The masked pseudo-label cross-entropy, averaged over the unlabelled images."""
+        if "pseudo_logits" not in outputs:
+            return x.new_zeros(())
+        losses = func.cross_entropy(outputs["pseudo_logits"], outputs["pseudo_labels"],
+                                    reduction="none")
+        return (losses * outputs["pseudo_mask"]).mean()
 
     @staticmethod
     def _elbo_terms(outputs: Dict[str, torch.Tensor], x: torch.Tensor, known: torch.Tensor
@@ -150,7 +182,7 @@ class ConditionalELBOLoss(_LayerOutputsLoss):
         unknown = ~known
         if not bool(unknown.any()):
             return reconstruction.sum(), kl.sum(), x.new_zeros(())
-        logits = outputs["logits"][unknown]
+        logits = outputs.get("elbo_logits", outputs["logits"])[unknown]
         y_kl = class_kl(logits).sum()
         if "marginal_rows" not in outputs:
             # one class sampled from q(y|x) per unlabelled image: the main pass holds it

@@ -24,6 +24,7 @@ import torch.nn.functional as func
 from torch.func import functional_call
 
 from ...registry import Networks
+from .augmentation import strong_view, weak_view
 from .generation import GenerativeMixin
 
 ARCHITECTURES = ("mlp", "conv")
@@ -191,6 +192,32 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
         (:class:`~pynet_cvae.plugins.cvae.TemperatureSchedule` anneals it).
     hard : bool, default True
         Sample one-hot classes (straight-through gradients) rather than soft ones.
+    pseudo_labels : bool, default False
+        In training, also teach the classifier on unlabelled images (FixMatch, Sohn et
+        al. 2020): the class it gives a weakly augmented view
+        (:func:`~pynet_cvae.plugins.cvae.augmentation.weak_view`) with a probability of
+        at least ``pseudo_label_threshold`` becomes the target of a strongly augmented
+        view (:func:`~pynet_cvae.plugins.cvae.augmentation.strong_view`); labelled
+        images train the classifier on a weak view. The ``pseudo_logits``,
+        ``pseudo_labels``, ``pseudo_mask`` and ``augmented_logits`` outputs carry it to
+        ``ConditionalELBOLoss(pseudo_label_weight=...)``.
+    pseudo_label_threshold : float, default 0.95
+        The confidence a guess needs to become a target, in (0, 1].
+    augment_flip : bool, default False
+        The augmented views are also mirrored left to right at random (for classes a
+        mirror does not change, such as clothes; not for digits).
+    elbo_trains_classifier : bool, default True
+        Whether the ELBO of unlabelled images (through the class it sums or samples
+        under q(y|x), and its KL(q(y|x) || uniform), which favours uncertain guesses)
+        trains the classifier, as in M2. With False the classifier learns from labels
+        and pseudo-labels only (``elbo_logits``, the detached logits, carry q(y|x) to
+        the ELBO).
+    classifier_average : float, default 0.0
+        When in (0, 1): keep an exponential moving average of the classifier's weights
+        (its trunk and head) with this decay, updated at each training forward pass,
+        and classify with it in evaluation (Polyak averaging, as semi-supervised
+        methods evaluate; Tarvainen and Valpola 2017). Training always uses the live
+        weights. The averages are buffers, saved in checkpoints.
 
     Notes
     -----
@@ -198,14 +225,18 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
     ``{"z_mu", "z_var", "logits", "y", "labels", "x_logits"}`` (``labels`` with -1 for
     unlabelled images), plus in training ``marginal_rows``, ``marginal_x_logits``,
     ``marginal_z_mu``, ``marginal_z_var`` (one row per unlabelled image and class)
-    and ``generated_logits``, ``generated_labels`` as configured.
+    and ``generated_logits``, ``generated_labels`` as configured, and the
+    pseudo-labelling outputs described above.
     """
 
     def __init__(self, input_dim: int, hidden_dim: int = 512, latent_dim: int = 20,
                  n_classes: int = 10, architecture: str = "mlp",
                  image_shape: Optional[Sequence[int]] = None, shared_trunk: bool = True,
                  consistency_samples: int = 0, unlabelled: str = "marginal",
-                 temperature: float = 1.0, hard: bool = True) -> None:
+                 temperature: float = 1.0, hard: bool = True, pseudo_labels: bool = False,
+                 pseudo_label_threshold: float = 0.95, augment_flip: bool = False,
+                 elbo_trains_classifier: bool = True, classifier_average: float = 0.0
+                 ) -> None:
         super().__init__()
         for name, value in (("input_dim", input_dim), ("hidden_dim", hidden_dim),
                             ("latent_dim", latent_dim), ("n_classes", n_classes)):
@@ -218,6 +249,12 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
                 or consistency_samples < 0:
             raise ValueError(f"consistency_samples must be an integer >= 0, got "
                              f"{consistency_samples!r}")
+        if not 0 < pseudo_label_threshold <= 1:
+            raise ValueError(f"pseudo_label_threshold must lie in (0, 1], got "
+                             f"{pseudo_label_threshold!r}")
+        self.pseudo_labels, self.augment_flip = bool(pseudo_labels), bool(augment_flip)
+        self.pseudo_label_threshold = float(pseudo_label_threshold)
+        self.elbo_trains_classifier = bool(elbo_trains_classifier)
         self.input_dim, self.hidden_dim = input_dim, hidden_dim
         self.latent_dim, self.n_classes = latent_dim, n_classes
         self.architecture, self.shared_trunk = architecture, bool(shared_trunk)
@@ -230,6 +267,13 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
         self.classifier_head = nn.Linear(hidden_dim, n_classes)
         self.decoder = LabelledDecoder(architecture, latent_dim, hidden_dim, input_dim,
                                        n_classes, self.image_shape)
+        if not 0 <= classifier_average < 1:
+            raise ValueError(f"classifier_average must lie in [0, 1), got "
+                             f"{classifier_average!r}")
+        self.classifier_average = float(classifier_average)
+        if self.classifier_average:
+            for name, parameter in self._classifier_parameters().items():
+                self.register_buffer(_average_name(name), parameter.detach().clone())
 
     @staticmethod
     def _check_shape(architecture: str, input_dim: int,
@@ -262,8 +306,11 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
         Returns
         -------
         torch.Tensor
-            ``(batch, n_classes)`` logits.
+            ``(batch, n_classes)`` logits (of the averaged weights in evaluation, with
+            ``classifier_average``).
         """
+        if self.classifier_average and not self.training:
+            return self._averaged_classify(x)
         return self.classifier_head(self._classifier_features(x))
 
     def encode_latent(self, x: torch.Tensor, onehot: torch.Tensor
@@ -366,18 +413,28 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
                 f"{tuple(x.shape)}; flatten the images (e.g. input_transforms=[Flatten()])")
         labels = self._known_labels(x, labels)
         known = labels >= 0
+        if self.training and self.classifier_average:
+            self._update_average()
         features = self.encoder_trunk(x)
-        logits = self.classifier_head(
-            features if self.shared_trunk else self.classifier_trunk(x))
-        onehot = self._condition(logits, labels, known)
+        if self.classifier_average and not self.training:
+            logits = self._averaged_classify(x)
+        else:
+            logits = self.classifier_head(
+                features if self.shared_trunk else self.classifier_trunk(x))
+        elbo_logits = logits if self.elbo_trains_classifier else logits.detach()
+        onehot = self._condition(elbo_logits, labels, known)
         z_mu, z_var = self.encoder_head(features, onehot)
         x_logits = self.decoder(self.reparameterize(z_mu, z_var), onehot)
         outputs = {"z_mu": z_mu, "z_var": z_var, "logits": logits, "y": onehot,
                    "labels": labels, "x_logits": x_logits}
+        if not self.elbo_trains_classifier:
+            outputs["elbo_logits"] = elbo_logits
         if self.training and self.unlabelled == "marginal" and not bool(known.all()):
             outputs.update(self._marginal_outputs(features, known))
         if self.training and self.consistency_samples:
             outputs.update(self._consistency_outputs(x.device))
+        if self.training and self.pseudo_labels:
+            outputs.update(self._pseudo_label_outputs(x, known))
         return torch.sigmoid(x_logits), outputs
 
     def _known_labels(self, x: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
@@ -426,6 +483,53 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
         return {"generated_logits": self._frozen_classify(images),
                 "generated_labels": labels}
 
+    def _pseudo_label_outputs(self, x: torch.Tensor, known: torch.Tensor
+                              ) -> Dict[str, torch.Tensor]:
+        """The classifier on augmented views: weak views of the labelled images, and
+        strong views of the unlabelled ones with the confident guesses on their weak
+        views as targets."""
+        outputs = {}
+        if bool(known.any()):
+            outputs["augmented_logits"] = self.classify(
+                weak_view(x[known], self.image_shape, self.augment_flip))
+        unlabelled = x[~known]
+        if not len(unlabelled):
+            return outputs
+        with torch.no_grad():
+            guesses = func.softmax(
+                self.classify(weak_view(unlabelled, self.image_shape, self.augment_flip)), 1)
+            confidence, labels = guesses.max(dim=1)
+        outputs["pseudo_logits"] = self.classify(
+            strong_view(unlabelled, self.image_shape, self.augment_flip))
+        outputs["pseudo_labels"] = labels
+        outputs["pseudo_mask"] = (confidence >= self.pseudo_label_threshold).to(x.dtype)
+        return outputs
+
+    def _classifier_parameters(self) -> Dict[str, torch.Tensor]:
+        """The classifier's parameters (trunk and head) by name."""
+        trunk = self.encoder_trunk if self.shared_trunk else self.classifier_trunk
+        parameters = {f"trunk.{name}": value for name, value in trunk.named_parameters()}
+        parameters.update({f"head.{name}": value
+                           for name, value in self.classifier_head.named_parameters()})
+        return parameters
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        decay = self.classifier_average
+        for name, parameter in self._classifier_parameters().items():
+            getattr(self, _average_name(name)).mul_(decay).add_(parameter.detach(),
+                                                                alpha=1 - decay)
+
+    def _averaged_classify(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier's logits with the averaged weights."""
+        trunk = self.encoder_trunk if self.shared_trunk else self.classifier_trunk
+        averages = {name: getattr(self, _average_name(name))
+                    for name in self._classifier_parameters()}
+        parts = {part: {name[len(part) + 1:]: value for name, value in averages.items()
+                        if name.startswith(part + ".")} for part in ("trunk", "head")}
+        features = functional_call(trunk, parts["trunk"], (x,))
+        return functional_call(self.classifier_head, parts["head"], (features,))
+
     def _classifier_features(self, x: torch.Tensor) -> torch.Tensor:
         trunk = self.encoder_trunk if self.shared_trunk else self.classifier_trunk
         return trunk(x)
@@ -436,6 +540,11 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
         features = functional_call(trunk, _detached(trunk), (x,))
         return functional_call(self.classifier_head, _detached(self.classifier_head),
                                (features,))
+
+
+def _average_name(name: str) -> str:
+    """The buffer holding the average of classifier parameter ``name``."""
+    return "classifier_average_" + name.replace(".", "_")
 
 
 def _detached(module: nn.Module) -> Dict[str, torch.Tensor]:

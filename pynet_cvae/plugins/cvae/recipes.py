@@ -7,7 +7,8 @@
 ``"conditional"``
     :class:`~pynet_cvae.plugins.cvae.ConditionalCVAE`: encoder conditioned on the class,
     true class fed to the decoder, :class:`~pynet_cvae.plugins.cvae.ConditionalELBOLoss`
-    with a consistency term, labels optional (semi-supervised). Its defaults
+    with a consistency term, labels optional (semi-supervised, with pseudo-labels on
+    augmented views of the unlabelled images). Its defaults
     (:data:`RECIPE_DEFAULTS`) were chosen from the measurements of
     ``benchmarks/cvae_quality.py``.
 
@@ -38,7 +39,10 @@ RECIPE_DEFAULTS: Dict[str, Dict[str, Any]] = {
                     "classification_weight": 10.0, "architecture": "conv",
                     "shared_trunk": True, "consistency_weight": 1.0,
                     "consistency_samples": 64, "kl_warmup": 0, "unlabelled": "marginal",
-                    "temperature": 1.0, "temperature_end": None, "temperature_epochs": 10},
+                    "temperature": 1.0, "temperature_end": None, "temperature_epochs": 10,
+                    "pseudo_labels": False, "pseudo_label_threshold": 0.95,
+                    "pseudo_label_weight": 10.0, "augment_flip": False,
+                    "classifier_average": 0.0, "elbo_trains_classifier": True},
 }
 
 
@@ -154,6 +158,7 @@ def build_recipe(name: str, input_dim: int, n_classes: int,
             raise ValueError("classifier_only trains on labelled images alone: it excludes "
                              "semi_supervised")
         settings["consistency_weight"] = 0.0
+        settings["pseudo_labels"] = False
     recipe = _conditional(input_dim, n_classes, image_shape, settings)
     if classifier_only:
         recipe.loss = ClassificationLoss()
@@ -185,7 +190,12 @@ def _conditional(input_dim: int, n_classes: int, image_shape: Optional[Sequence[
               "image_shape": None if image_shape is None else list(image_shape),
               "shared_trunk": bool(settings["shared_trunk"]),
               "consistency_samples": consistency_samples,
-              "unlabelled": settings["unlabelled"], "temperature": settings["temperature"]}
+              "unlabelled": settings["unlabelled"], "temperature": settings["temperature"],
+              "pseudo_labels": bool(settings["pseudo_labels"]),
+              "pseudo_label_threshold": settings["pseudo_label_threshold"],
+              "augment_flip": bool(settings["augment_flip"]),
+              "classifier_average": settings["classifier_average"],
+              "elbo_trains_classifier": bool(settings["elbo_trains_classifier"])}
     observers: List[Tuple[str, Callable[..., Any]]] = []
     if settings["kl_warmup"]:
         observers.append(("before_epoch", KLWarmup(settings["kl_warmup"])))
@@ -194,7 +204,8 @@ def _conditional(input_dim: int, n_classes: int, image_shape: Optional[Sequence[
             settings["temperature"], settings["temperature_end"],
             settings["temperature_epochs"])))
     loss = ConditionalELBOLoss(classification_weight=settings["classification_weight"],
-                               consistency_weight=settings["consistency_weight"])
+                               consistency_weight=settings["consistency_weight"],
+                               pseudo_label_weight=settings["pseudo_label_weight"])
     return Recipe(
         name="conditional", network="ConditionalCVAE", model_kwargs=kwargs,
         model=ConditionalCVAE(**kwargs), loss=loss,

@@ -99,3 +99,22 @@ def test_losses_are_registered_and_need_the_model_outputs():
     loss.layer_outputs = {"z_mu": torch.zeros(2, 2)}
     with pytest.raises(ValueError, match="needs \\['z_var', 'logits', 'labels', 'x_logits'\\]"):
         loss(torch.rand(2, 4), torch.rand(2, 4), torch.tensor([0, 1]))
+
+
+def test_pseudo_labels_add_the_masked_cross_entropy_and_augmented_views_replace_the_plain():
+    outputs = outputs_for([0, -1, -1, -1])
+    outputs["augmented_logits"] = torch.tensor([[0.0, 5.0, 0.0]])  # labelled image's view
+    outputs["pseudo_logits"] = torch.zeros(3, 3)
+    outputs["pseudo_labels"] = torch.tensor([0, 1, 2])
+    outputs["pseudo_mask"] = torch.tensor([1.0, 0.0, 1.0])
+    loss = ConditionalELBOLoss(classification_weight=1.0, pseudo_label_weight=3.0)
+    loss.layer_outputs = outputs
+    x = torch.ones(4, 4)
+    value, values = loss(torch.full((4, 4), 0.5), x, outputs["labels"])
+    expected_ce = float(func.cross_entropy(outputs["augmented_logits"], torch.tensor([0])))
+    assert float(values["cross_entropy"]) == pytest.approx(expected_ce, rel=1e-6)
+    assert float(values["pseudo_label"]) == pytest.approx(2 * math.log(3) / 3, rel=1e-6)
+    del outputs["pseudo_logits"]
+    without, values_without = loss(torch.full((4, 4), 0.5), x, outputs["labels"])
+    assert float(values_without["pseudo_label"]) == 0.0
+    assert float(value - without) == pytest.approx(3.0 * 2 * math.log(3) / 3, rel=1e-5)

@@ -83,7 +83,8 @@ def test_convolutional_networks_train_on_a_batch(shared_trunk):
     value, values = loss(prediction, x, labels)
     value.backward()
     assert prediction.shape == (6, 784)
-    assert set(values) == {"reconstruction", "kl", "class_kl", "cross_entropy", "consistency"}
+    assert set(values) == {"reconstruction", "kl", "class_kl", "cross_entropy", "consistency",
+                           "pseudo_label"}
     assert (model.classifier_trunk is None) == shared_trunk
 
 
@@ -104,3 +105,86 @@ def test_the_model_is_registered_and_errors_name_the_bad_value():
         model(torch.rand(2, 64), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match=r"\(batch, 64\), got \(2, 1, 8, 8\)"):
         model(torch.rand(2, 1, 8, 8))
+
+
+def test_pseudo_labels_target_strong_views_of_unlabelled_images_with_confident_guesses():
+    torch.manual_seed(0)
+    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10,
+                            pseudo_labels=True, pseudo_label_threshold=0.11)
+    x = torch.rand(5, 64)
+    _, outputs = model(x, torch.tensor([2, -1, 5, -1, -1]))
+    assert outputs["augmented_logits"].shape == (2, 10)  # weak views of the labelled
+    assert outputs["pseudo_logits"].shape == (3, 10)
+    assert outputs["pseudo_labels"].shape == outputs["pseudo_mask"].shape == (3,)
+    assert set(outputs["pseudo_mask"].tolist()) <= {0.0, 1.0}
+    assert not outputs["pseudo_labels"].requires_grad  # targets, not trained through
+    outputs["pseudo_logits"].sum().backward()
+    assert model.classifier_head.weight.grad.abs().sum() > 0
+    model.eval()
+    assert "pseudo_logits" not in model(x, torch.tensor([2, -1, 5, -1, -1]))[1]
+    model.train()
+    _, labelled = model(x[:2], torch.tensor([0, 1]))
+    assert "pseudo_logits" not in labelled and labelled["augmented_logits"].shape == (2, 10)
+    with pytest.raises(ValueError, match="pseudo_label_threshold must lie in .0, 1., got 0"):
+        ConditionalCVAE(input_dim=64, pseudo_label_threshold=0)
+
+
+def test_pseudo_labels_handle_batches_without_labelled_or_unlabelled_images():
+    torch.manual_seed(0)
+    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10,
+                            pseudo_labels=True)
+    loss = ConditionalELBOLoss()
+    for labels in (torch.full((3,), -1), torch.tensor([1, 2, 3])):
+        prediction, outputs = model(torch.rand(3, 64), labels)
+        loss.layer_outputs = outputs
+        value, _ = loss(prediction, torch.rand(3, 64), labels)
+        assert torch.isfinite(value)
+
+
+@pytest.mark.parametrize("shared_trunk", [True, False])
+def test_the_classifier_average_follows_training_and_classifies_in_evaluation(shared_trunk):
+    torch.manual_seed(0)
+    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10,
+                            shared_trunk=shared_trunk, classifier_average=0.5)
+    x, labels = torch.rand(8, 64), torch.arange(8)
+    model.eval()
+    assert torch.allclose(model.classify(x), model.classifier_head(
+        model._classifier_features(x)))  # the average starts at the initial weights
+    head = model.classifier_head.weight.detach().clone()
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    loss = ConditionalELBOLoss()
+    for _ in range(2):
+        prediction, outputs = model(x, labels)
+        loss.layer_outputs = outputs
+        optimizer.zero_grad()
+        loss(prediction, x, labels)[0].backward()
+        optimizer.step()
+    moved = model.classifier_head.weight.detach()
+    # updated at each forward, with the weights before that step: (w0 + w1) / 2
+    average = model.classifier_average_head_weight
+    assert not torch.allclose(average, head) and not torch.allclose(average, moved)
+    assert "classifier_average_head_weight" in model.state_dict()
+    model.eval()
+    live = model.classifier_head(model._classifier_features(x))
+    assert not torch.allclose(model.classify(x), live)
+    assert torch.equal(model(x)[1]["logits"], model.classify(x))
+    with pytest.raises(ValueError, match=r"classifier_average must lie in \[0, 1\), got 1"):
+        ConditionalCVAE(input_dim=64, classifier_average=1)
+
+
+@pytest.mark.parametrize("unlabelled", ["marginal", "sample"])
+def test_without_elbo_gradient_unlabelled_images_do_not_train_the_classifier(unlabelled):
+    torch.manual_seed(0)
+    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10,
+                            shared_trunk=False, unlabelled=unlabelled,
+                            elbo_trains_classifier=False)
+    loss = ConditionalELBOLoss()
+    x, labels = torch.rand(4, 64), torch.full((4,), -1)
+    prediction, outputs = model(x, labels)
+    loss.layer_outputs = outputs
+    value, values = loss(prediction, x, labels)
+    assert float(values["class_kl"]) > 0  # q(y|x) still weighs the ELBO
+    value.backward()
+    assert model.classifier_head.weight.grad is None
+    assert model.decoder.layers[0].weight.grad.abs().sum() > 0
