@@ -31,7 +31,7 @@ from pynet_cvae.observers import EarlyStopping
 from pynet_cvae.seeding import seed_everything
 
 N_SAMPLES, N_FEATURES, N_CLASSES = 600, 12, 3
-NB_EPOCHS, NUMBER_OF_FOLDS = 6, 2
+NB_EPOCHS, NUMBER_OF_FOLDS = 8, 2
 
 
 class NoisyObserver:
