@@ -103,9 +103,10 @@ class ConditionalELBOLoss(_LayerOutputsLoss):
     kl_weight : float, default 1.0
         The weight of KL(q(z|x, y) || N(0, I)); :class:`~pynet_cvae.plugins.cvae.KLWarmup`
         raises it from 0 to 1 over the first epochs.
-    pseudo_label_weight : float, default 1.0
+    pseudo_label_weight : float, default 10.0
         The weight of the pseudo-label cross-entropy on unlabelled images, when the
-        model gives it (``pseudo_labels=True``, in training).
+        model gives it (``pseudo_labels=True``, in training); by default a
+        pseudo-label counts as much as a label.
 
     Returns
     -------
@@ -118,7 +119,7 @@ class ConditionalELBOLoss(_LayerOutputsLoss):
     required = ("z_mu", "z_var", "logits", "labels", "x_logits")
 
     def __init__(self, classification_weight: float = 10.0, consistency_weight: float = 0.0,
-                 kl_weight: float = 1.0, pseudo_label_weight: float = 1.0) -> None:
+                 kl_weight: float = 1.0, pseudo_label_weight: float = 10.0) -> None:
         super().__init__()
         self.classification_weight = float(classification_weight)
         self.pseudo_label_weight = float(pseudo_label_weight)

@@ -211,7 +211,8 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
         under q(y|x), and its KL(q(y|x) || uniform), which favours uncertain guesses)
         trains the classifier, as in M2. With False the classifier learns from labels
         and pseudo-labels only (``elbo_logits``, the detached logits, carry q(y|x) to
-        the ELBO).
+        the ELBO); with ``shared_trunk`` the ELBO still trains the shared trunk
+        through the encoder, so give the classifier its own trunk.
     classifier_average : float, default 0.0
         When in (0, 1): keep an exponential moving average of the classifier's weights
         (its trunk and head) with this decay, updated at each training forward pass,
