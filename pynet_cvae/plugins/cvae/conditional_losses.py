@@ -138,7 +138,7 @@ class ConditionalELBOLoss(_LayerOutputsLoss):
         known = labels >= 0
         batch_size = x.shape[0]
         reconstruction, kl, y_kl = self._elbo_terms(outputs, x, known)
-        cross_entropy = self._cross_entropy(outputs, labels[known], x)
+        cross_entropy = self._cross_entropy(outputs, known, labels[known], x)
         pseudo_label = self._pseudo_label_term(outputs, x)
         consistency = x.new_zeros(())
         if "generated_logits" in outputs:
@@ -155,15 +155,15 @@ class ConditionalELBOLoss(_LayerOutputsLoss):
                       "pseudo_label": pseudo_label.detach()}
 
     @staticmethod
-    def _cross_entropy(outputs: Dict[str, torch.Tensor], labels: torch.Tensor,
-                       x: torch.Tensor) -> torch.Tensor:
+    def _cross_entropy(outputs: Dict[str, torch.Tensor], known: torch.Tensor,
+                       labels: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The classifier's mean cross-entropy on the labelled images (on their
         augmented views when the model gives them)."""
         if not len(labels):
             return x.new_zeros(())
         if "augmented_logits" in outputs:
             return func.cross_entropy(outputs["augmented_logits"], labels)
-        return func.cross_entropy(outputs["logits"][outputs["labels"] >= 0], labels)
+        return func.cross_entropy(outputs["logits"][known], labels)
 
     @staticmethod
     def _pseudo_label_term(outputs: Dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:

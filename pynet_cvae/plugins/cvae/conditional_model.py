@@ -506,13 +506,15 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
         outputs["pseudo_mask"] = (confidence >= self.pseudo_label_threshold).to(x.dtype)
         return outputs
 
-    def _classifier_parameters(self) -> Dict[str, torch.Tensor]:
-        """The classifier's parameters (trunk and head) by name."""
+    def _classifier_modules(self) -> Dict[str, nn.Module]:
+        """The classifier's parts: its trunk (the encoder's when shared) and its head."""
         trunk = self.encoder_trunk if self.shared_trunk else self.classifier_trunk
-        parameters = {f"trunk.{name}": value for name, value in trunk.named_parameters()}
-        parameters.update({f"head.{name}": value
-                           for name, value in self.classifier_head.named_parameters()})
-        return parameters
+        return {"trunk": trunk, "head": self.classifier_head}
+
+    def _classifier_parameters(self) -> Dict[str, torch.Tensor]:
+        """The classifier's parameters by ``"<part>.<name>"``."""
+        return {f"{part}.{name}": value for part, module in self._classifier_modules().items()
+                for name, value in module.named_parameters()}
 
     @torch.no_grad()
     def _update_average(self) -> None:
@@ -521,26 +523,27 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
             getattr(self, _average_name(name)).mul_(decay).add_(parameter.detach(),
                                                                 alpha=1 - decay)
 
+    def _classify_with(self, weights: Dict[str, Dict[str, torch.Tensor]],
+                       x: torch.Tensor) -> torch.Tensor:
+        """The classifier's logits computed with other weights, by part and name."""
+        modules = self._classifier_modules()
+        features = functional_call(modules["trunk"], weights["trunk"], (x,))
+        return functional_call(modules["head"], weights["head"], (features,))
+
     def _averaged_classify(self, x: torch.Tensor) -> torch.Tensor:
         """The classifier's logits with the averaged weights."""
-        trunk = self.encoder_trunk if self.shared_trunk else self.classifier_trunk
-        averages = {name: getattr(self, _average_name(name))
-                    for name in self._classifier_parameters()}
-        parts = {part: {name[len(part) + 1:]: value for name, value in averages.items()
-                        if name.startswith(part + ".")} for part in ("trunk", "head")}
-        features = functional_call(trunk, parts["trunk"], (x,))
-        return functional_call(self.classifier_head, parts["head"], (features,))
+        return self._classify_with({
+            part: {name: getattr(self, _average_name(f"{part}.{name}"))
+                   for name, _ in module.named_parameters()}
+            for part, module in self._classifier_modules().items()}, x)
 
     def _classifier_features(self, x: torch.Tensor) -> torch.Tensor:
-        trunk = self.encoder_trunk if self.shared_trunk else self.classifier_trunk
-        return trunk(x)
+        return self._classifier_modules()["trunk"](x)
 
     def _frozen_classify(self, x: torch.Tensor) -> torch.Tensor:
         """The classifier's logits with its weights detached: gradients reach ``x`` only."""
-        trunk = self.encoder_trunk if self.shared_trunk else self.classifier_trunk
-        features = functional_call(trunk, _detached(trunk), (x,))
-        return functional_call(self.classifier_head, _detached(self.classifier_head),
-                               (features,))
+        return self._classify_with({part: _detached(module) for part, module
+                                    in self._classifier_modules().items()}, x)
 
 
 def _average_name(name: str) -> str:

@@ -154,7 +154,9 @@ def test_the_classifier_average_follows_training_and_classifies_in_evaluation(sh
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     loss = ConditionalELBOLoss()
+    seen = []
     for _ in range(2):
+        seen.append(model.classifier_head.weight.detach().clone())
         prediction, outputs = model(x, labels)
         loss.layer_outputs = outputs
         optimizer.zero_grad()
@@ -164,6 +166,7 @@ def test_the_classifier_average_follows_training_and_classifies_in_evaluation(sh
     # updated at each forward, with the weights before that step: (w0 + w1) / 2
     average = model.classifier_average_head_weight
     assert not torch.allclose(average, head) and not torch.allclose(average, moved)
+    assert torch.allclose(average, (seen[0] + seen[1]) / 2)
     assert "classifier_average_head_weight" in model.state_dict()
     model.eval()
     live = model.classifier_head(model._classifier_features(x))
