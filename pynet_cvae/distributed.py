@@ -21,36 +21,46 @@ then, by default (``distributed=None``: whenever ``WORLD_SIZE`` > 1):
   ``DistributedSampler`` does), so that every process runs as many steps;
 - sums the epoch's loss and metric sums and sample counts over the processes once per
   epoch (one ``all_reduce``): every process gets the means over all samples;
-- runs validation and testing whole on every process with the plain module (no
-  communication; every process gets the same values);
-- emits ``before_fold``, ``before_epoch``, ``after_epoch`` and ``after_fold`` on rank 0
-  only (boards, samplers, early stopping run there) and sends rank 0's
-  ``stop_training`` to the other processes after each epoch; ``regularizer``
-  observers, part of the loss, run on every process;
+- runs validation whole on every process with the plain module, in batches of
+  ``world_size x batch_size`` (the batches of the one-process run it equals; no
+  communication, every process gets the same values), and testing whole with the
+  manager's batch size;
+- emits every signal on every process (:mod:`pynet_cvae.observable`): schedules and
+  other observers that change the training act alike everywhere, while observers
+  marked :func:`~pynet_cvae.observable.rank_zero_only` (files, boards, printing) run
+  on rank 0 only; after each epoch the fold stops when any process's observers set
+  ``stop_training``, and the processes check that their weights are still the same
+  (a ``RuntimeError`` names the epoch otherwise);
 - writes checkpoints, the initial state and the histories on rank 0 only. To resume,
   every process reads the checkpoint folder, which must be visible to all of them
   (a shared file system on several machines).
 
-Every process seeds its generators alike (``seed=``), so random draws inside the model
-(dropout, a VAE's noise) are the same sequence on each process.
+Every process seeds its generators alike (``seed=``), so the random draws outside the
+batch (a CVAE's prior samples) are the same on each process. Noise drawn per sample
+with :func:`batch_noise_like` (a VAE's reparameterization) is drawn for the whole
+global batch, alike on every process, each keeping its rows: the run then equals the
+one-process run with ``batch_size x N`` up to float rounding, noise included.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Any, NamedTuple, Optional
+from typing import Any, Iterator, NamedTuple, Optional
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistributedContext", "launched_world_size", "join_process_group",
-           "wrap_model", "shard_training_loader", "MAIN_PROCESS_SIGNALS"]
+__all__ = ["DistributedContext", "launched_world_size", "launched_rank",
+           "join_process_group", "wrap_model", "shard_training_loader",
+           "global_validation_batches", "sharded_steps", "batch_noise_like"]
 
 logger = logging.getLogger("pynet_cvae")
 
-MAIN_PROCESS_SIGNALS = ("before_fold", "before_epoch", "after_epoch", "after_fold")
-"""The signals emitted on rank 0 only in a distributed run."""
+_current_shard: Optional["DistributedContext"] = None
+"""The process's place while the training loop runs sharded steps (see
+:func:`sharded_steps`)."""
 
 _LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -93,24 +103,41 @@ class DistributedContext(NamedTuple):
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
-    def main_flag(self, value: bool, device: torch.device) -> bool:
-        """Rank 0's ``value``, on every process.
+    def any_(self, value: bool, device: torch.device) -> bool:
+        """Whether ``value`` is True on any process (the answer of every process).
 
         Parameters
         ----------
         value : bool
-            This process's value (only rank 0's counts).
+            This process's value.
         device : torch.device
             Where the message tensor lives (a CUDA device with nccl).
 
         Returns
         -------
         bool
-            Rank 0's value.
+            True when at least one process passed True.
         """
         flag = torch.tensor([1 if value else 0], dtype=torch.int32, device=device)
-        dist.broadcast(flag, src=0)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())
+
+    def same_everywhere(self, tensor: torch.Tensor) -> bool:
+        """Whether ``tensor`` holds exactly rank 0's values on every process.
+
+        Parameters
+        ----------
+        tensor : torch.Tensor
+            The same shape and dtype on every process, on the process's device.
+
+        Returns
+        -------
+        bool
+            The same answer on every process.
+        """
+        reference = tensor.clone()
+        dist.broadcast(reference, src=0)
+        return not self.any_(not torch.equal(reference, tensor), tensor.device)
 
     def barrier(self) -> None:
         """Wait until every process gets here."""
@@ -127,6 +154,23 @@ def launched_world_size() -> int:
     except ValueError:
         raise ValueError(f"environment variable WORLD_SIZE={value!r} is not an integer") \
             from None
+
+
+def launched_rank() -> int:
+    """``RANK`` as set by ``torchrun`` (0 when unset): the process that writes files.
+
+    Raises
+    ------
+    ValueError
+        If ``RANK`` is not an integer.
+    """
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    value = os.environ.get("RANK", "0")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"environment variable RANK={value!r} is not an integer") from None
 
 
 def local_rank() -> int:
@@ -236,3 +280,77 @@ def shard_training_loader(loader: Any, context: DistributedContext) -> Any:
             "shard(rank, world_size))")
     shard(context.rank, context.world_size)
     return loader
+
+
+def global_validation_batches(loader: Any, context: DistributedContext) -> Any:
+    """Make a validation ``loader`` read batches of ``world_size x batch_size``.
+
+    Every process validates on the whole set; with the global batch size its batches,
+    and the random draws of a stochastic model in them, are those of the one-process
+    run. A loader without a ``batch_size`` attribute is left as it is.
+
+    Parameters
+    ----------
+    loader : BatchLoader or None
+        A validation loader of the DataManager.
+    context : DistributedContext
+        This process's place in the run.
+
+    Returns
+    -------
+    BatchLoader or None
+        ``loader``.
+    """
+    size = getattr(loader, "batch_size", None)
+    if isinstance(size, int) and hasattr(loader, "batch_positions"):
+        loader.batch_size = size * context.world_size
+    return loader
+
+
+@contextlib.contextmanager
+def sharded_steps(context: Optional[DistributedContext]) -> Iterator[None]:
+    """While the training loop runs this process's share of global batches.
+
+    :func:`batch_noise_like` then draws noise for the global batch. Nothing changes
+    when ``context`` is None (one process).
+    """
+    global _current_shard
+    previous, _current_shard = _current_shard, context
+    try:
+        yield
+    finally:
+        _current_shard = previous
+
+
+def batch_noise_like(tensor: torch.Tensor) -> torch.Tensor:
+    """Standard normal noise shaped like ``tensor``, one row per sample of the batch.
+
+    In one process, ``torch.randn_like(tensor)``. In a distributed training step, the
+    noise of the whole global batch (``world_size`` times as many rows, the same
+    draws on every process, which are seeded alike) with this process's rows kept:
+    each sample gets the noise it gets in the one-process run with the global batch,
+    and every process's generator moves on as that run's does.
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        ``(batch, ...)``, ``batch`` being this process's samples (the same count on
+        every process, as the sharded loader gives).
+
+    Returns
+    -------
+    torch.Tensor
+        Noise of the shape, dtype and device of ``tensor``.
+
+    Examples
+    --------
+    >>> batch_noise_like(torch.zeros(4, 2)).shape
+    torch.Size([4, 2])
+    """
+    shard = _current_shard
+    if shard is None or shard.world_size == 1 or tensor.dim() == 0:
+        return torch.randn_like(tensor)
+    rows = tensor.shape[0]
+    noise = torch.randn((rows * shard.world_size,) + tuple(tensor.shape[1:]),
+                        dtype=tensor.dtype, device=tensor.device)
+    return noise[shard.rank * rows:(shard.rank + 1) * rows]

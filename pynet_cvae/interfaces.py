@@ -89,7 +89,13 @@ class DeepLearningInterface(TrainingLoop):
     model_kwargs : dict, optional
         Arguments of a network given by name.
     progress : bool, optional
-        Show a progress bar per epoch; by default only when the output is a terminal.
+        Show a progress bar per epoch; by default only when the output (standard
+        error) is a terminal. The bar only counts the batches: showing it or not
+        changes nothing in the training. In a distributed run, rank 0 shows it.
+    validation_predictions : "batch", "all" or int, default "batch"
+        What the ``after_epoch`` signal's ``val_pred`` holds: the predictions of the
+        first validation batch (memory bounded by the batch size), of every
+        validation sample, or of the first N samples.
     seed : int, optional
         Seed Python, NumPy and torch (:func:`pynet_cvae.seeding.seed_everything`)
         before the model is built by name and the optimizer created.
@@ -118,6 +124,7 @@ class DeepLearningInterface(TrainingLoop):
                  progress: Optional[bool] = None, seed: Optional[int] = None,
                  precision: str = "fp32", compile: Union[bool, Dict[str, Any]] = False,
                  num_threads: Optional[int] = None, distributed: Optional[bool] = None,
+                 validation_predictions: Union[str, int] = "batch",
                  **optimizer_kwargs: Any) -> None:
         super().__init__()
         set_num_threads(num_threads)
@@ -140,6 +147,7 @@ class DeepLearningInterface(TrainingLoop):
         self.metrics = build_metrics(metrics)
         self.add_labels = add_labels
         self.progress = progress
+        self.validation_predictions = check_validation_predictions(validation_predictions)
         if resume and pretrained is None:
             raise ValueError("resume=True needs pretrained=<checkpoint path> to resume from")
         if pretrained is not None:
@@ -178,6 +186,22 @@ class DeepLearningInterface(TrainingLoop):
             self.load_run_state(path, checkpoint)
         else:
             self.load_weights(checkpoint["model"], path)
+
+
+def check_validation_predictions(value: Union[str, int]) -> Union[str, int]:
+    """Check the ``validation_predictions`` argument (see :class:`DeepLearningInterface`).
+
+    Raises
+    ------
+    ValueError
+        Unless ``value`` is "batch", "all" or an integer >= 0.
+    """
+    if value in ("batch", "all") and isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"validation_predictions must be 'batch', 'all' or an integer "
+                         f">= 0, got {value!r}")
+    return value
 
 
 def resolve_device(device: Union[str, torch.device, None], use_cuda: bool = False,

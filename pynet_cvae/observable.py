@@ -22,10 +22,26 @@ The signals and the values each one carries
     ``epoch``, ``fold``, ``loss`` (mean training loss), one value per training metric
     by name, ``scheduler`` when one is used, and with validation ``val_loss``,
     ``val_<metric>`` per metric and ``val_pred`` (the validation predictions as a
-    NumPy array). Setting ``signal.object.stop_training = True`` ends the fold after
-    this epoch (early stopping).
+    NumPy array: by default those of the first validation batch, see the
+    ``validation_predictions`` argument of the interface). Setting
+    ``signal.object.stop_training = True`` ends the fold after this epoch (early
+    stopping).
 ``after_fold``
     ``fold``, ``train_history``, ``validation_history``.
+
+Several processes (``torchrun``)
+--------------------------------
+In a distributed run (:mod:`pynet_cvae.distributed`) **every signal reaches the
+observers of every process**, with the same values (the epoch's losses and metrics
+are averaged over the processes, validation runs whole on each), so an observer that
+changes the training (a schedule, a loss weight, unfreezing layers) does it on every
+process alike. What must happen once is marked on the observer with
+:func:`rank_zero_only` (writing files, drawing on a board, logging, printing): such an
+observer is called on rank 0 only, for any signal, new ones included. Decisions are
+shared: the fold stops after an epoch when an observer of *any* process sets
+``stop_training`` (a rank-zero-only early stopping stops every process). A
+rank-zero-only observer cannot be attached to a signal whose return values feed the
+training (:data:`RETURNING_SIGNALS`): rank 0 alone would train with them.
 
 Stateful observers
 ------------------
@@ -37,6 +53,7 @@ resuming. A state holds only tensors, numbers, strings, None and lists/dicts of 
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Callable, Dict, Iterable, List, Sequence
 
@@ -52,7 +69,60 @@ SIGNALS: Dict[str, Sequence[str]] = {
 }
 """Every signal the training interface emits, with the values it carries."""
 
+RETURNING_SIGNALS = ("regularizer",)
+"""The signals whose observers' return values change the training."""
+
+RANK_ZERO_ONLY = "rank_zero_only"
+"""The attribute that marks an observer called on rank 0 only (see :func:`rank_zero_only`)."""
+
 Observer = Callable[["SignalObject"], Any]
+
+
+def rank_zero_only(observer: Observer) -> Observer:
+    """Mark ``observer`` to be called on rank 0 only in a distributed run.
+
+    For observers whose work must happen once: writing files, drawing on a board,
+    logging, printing. In a single process nothing changes. It decorates a function
+    or a class (every instance is then rank-zero-only), and marks an existing
+    callable (a bound method or an instance) by wrapping it.
+
+    Parameters
+    ----------
+    observer : callable or class
+        The observer.
+
+    Returns
+    -------
+    callable or class
+        ``observer`` with ``rank_zero_only = True`` (or a wrapper that has it).
+
+    Examples
+    --------
+    >>> @rank_zero_only
+    ... def show(signal):
+    ...     print(signal.epoch, signal.loss)
+    >>> is_rank_zero_only(show)
+    True
+    """
+    if not callable(observer):
+        raise TypeError(f"rank_zero_only expects a callable observer, got {observer!r}")
+    try:
+        setattr(observer, RANK_ZERO_ONLY, True)
+        return observer
+    except (AttributeError, TypeError):  # a bound method, a builtin, a slotted instance
+        pass
+
+    @functools.wraps(observer)
+    def once(signal: "SignalObject") -> Any:
+        return observer(signal)
+
+    setattr(once, RANK_ZERO_ONLY, True)
+    return once
+
+
+def is_rank_zero_only(observer: Any) -> bool:
+    """Whether ``observer`` is marked with :func:`rank_zero_only`."""
+    return getattr(observer, RANK_ZERO_ONLY, False) is True
 
 
 class SignalObject:
@@ -99,6 +169,12 @@ class Observable:
         self._observers: Dict[str, List[Observer]] = {name: [] for name in signals}
 
     @property
+    def is_main_process(self) -> bool:
+        """Whether this process calls the :func:`rank_zero_only` observers (True
+        unless an emitter of several processes says otherwise)."""
+        return True
+
+    @property
     def allowed_signals(self) -> List[str]:
         """The signal names this object may emit."""
         return list(self._observers)
@@ -111,11 +187,16 @@ class Observable:
         ValueError
             If ``signal`` is not one of :attr:`allowed_signals`.
         TypeError
-            If ``callback`` is not callable.
+            If ``callback`` is not callable, or is :func:`rank_zero_only` and
+            ``signal`` is one of :data:`RETURNING_SIGNALS`.
         """
         self._check_signal(signal)
         if not callable(callback):
             raise TypeError(f"observer for {signal!r} must be callable, got {callback!r}")
+        if signal in RETURNING_SIGNALS and is_rank_zero_only(callback):
+            raise TypeError(f"observer {callback!r} is rank_zero_only but {signal!r} adds "
+                            "its return values to the training: on several processes rank "
+                            "0 alone would train with them; remove the mark")
         self._observers[signal].append(callback)
 
     def remove_observer(self, signal: str, callback: Observer) -> None:
@@ -145,7 +226,8 @@ class Observable:
     def notify_observers(self, signal: str, **values: Any) -> List[Any]:
         """Call every observer of ``signal`` with one :class:`SignalObject`.
 
-        Notifications may nest: an observer may emit another signal.
+        Notifications may nest: an observer may emit another signal. Observers
+        marked :func:`rank_zero_only` are skipped unless :attr:`is_main_process`.
 
         Returns
         -------
@@ -156,6 +238,9 @@ class Observable:
         callbacks = self._observers[signal]
         if not callbacks:
             return []
+        if not self.is_main_process:
+            callbacks = [callback for callback in callbacks
+                         if not is_rank_zero_only(callback)]
         signal_object = SignalObject(self, signal, **values)
         results = []
         for callback in list(callbacks):

@@ -86,8 +86,9 @@ class EarlyStopping:
         if self.wait >= self.patience:
             self.stopped_epoch = int(getattr(signal, "epoch", 0))
             signal.object.stop_training = True
-            logger.info("early stopping: %s did not improve on %.6g for %d epochs",
-                        self.monitor, self.best, self.wait)
+            if getattr(signal.object, "is_main_process", True):
+                logger.info("early stopping: %s did not improve on %.6g for %d epochs",
+                            self.monitor, self.best, self.wait)
 
     def reset(self, fold: Optional[int] = None) -> None:
         """Forget the best value: start watching ``fold``."""

@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .checkpointing import INITIAL_STATE_FILE, CheckpointingMixin, RunStart
-from .distributed import MAIN_PROCESS_SIGNALS, DistributedContext, shard_training_loader
+from .distributed import (DistributedContext, global_validation_batches,
+                          shard_training_loader, sharded_steps)
 from .history import History
 from .numerics import SKIPPED_COUNT, NonFiniteGuard, check_clip_norm, check_policy
 from .observable import SIGNALS, Observable
 from .outputs import (RunningMeans, append_layer_outputs, apply_logit, split_loss,
                       split_model_output, stack_targets)
+from .progress import progress_bar
 from .seeding import seed_everything
 from .steps import BatchSteps, StepOutput
 
@@ -68,6 +69,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
 
     progress: Optional[bool] = None
     distributed: Optional[DistributedContext] = None
+    validation_predictions: Union[str, int] = "batch"
 
     def __init__(self) -> None:
         Observable.__init__(self, SIGNALS)
@@ -90,10 +92,11 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         self.model.train()
         means = RunningMeans()
         guard = NonFiniteGuard(self.on_nonfinite)
-        for batch in self._progress(loader, f"fold {fold} epoch {epoch}"):
-            step = self.train_step(batch)
-            if guard.record(step.loss, step.skipped):
-                means.add({"loss": step.loss, **step.values}, step.batch_size)
+        with sharded_steps(self.distributed):
+            for batch in self._progress(loader, f"fold {fold} epoch {epoch}"):
+                step = self.train_step(batch)
+                if guard.record(step.loss, step.skipped):
+                    means.add({"loss": step.loss, **step.values}, step.batch_size)
         skipped, elsewhere = guard.skipped, False
         if self.distributed is not None:
             found = guard.found()
@@ -109,9 +112,16 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
 
     def evaluate(self, loader: Iterable, collect_inputs: bool = False,
                  with_logit: bool = False, logit_function: str = "softmax",
-                 predict: bool = False, concat_layer_outputs: Optional[Sequence[str]] = None
+                 predict: bool = False, concat_layer_outputs: Optional[Sequence[str]] = None,
+                 keep_predictions: Optional[int] = None
                  ) -> Tuple[np.ndarray, Optional[np.ndarray], Any, float, Dict[str, float]]:
         """Evaluate on every batch of ``loader``.
+
+        Parameters
+        ----------
+        keep_predictions : int, optional
+            Keep the predictions of the first ``keep_predictions`` samples only, so
+            that memory does not grow with the data set (all by default).
 
         Returns
         -------
@@ -122,15 +132,20 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         self.model.eval()
         means = RunningMeans()
         predictions: List[torch.Tensor] = []
+        room = keep_predictions
         inputs_seen: List[torch.Tensor] = []
         targets_seen: List[List[torch.Tensor]] = []
         for batch in self._progress(loader, "evaluation"):
             step = self.evaluation_step(batch)
             means.add({"loss": step.loss, **step.values}, step.batch_size)
-            prediction = append_layer_outputs(step.prediction, step.layer_outputs,
-                                              concat_layer_outputs)
-            prediction = apply_logit(prediction, with_logit, logit_function, predict)
-            predictions.append(prediction.cpu())
+            if room is None or room > 0:
+                prediction = append_layer_outputs(step.prediction, step.layer_outputs,
+                                                  concat_layer_outputs)
+                prediction = apply_logit(prediction, with_logit, logit_function, predict)
+                if room is not None:
+                    prediction = prediction[:room]
+                    room -= len(prediction)
+                predictions.append(prediction.cpu())
             if collect_inputs:
                 inputs_seen.append(batch[0])
                 targets_seen.append([target for target in batch[1:] if target is not None])
@@ -215,19 +230,10 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             self.distributed.barrier()  # rank 0's files are written when any rank returns
         return run.train_history, run.validation_history
 
-    def notify_observers(self, signal: str, **kwargs: Any) -> List[Any]:
-        """Notify the observers of ``signal`` (see :mod:`pynet_cvae.observable`).
-
-        In a distributed run, the signals of :data:`~pynet_cvae.distributed.MAIN_PROCESS_SIGNALS`
-        reach the observers of rank 0 only; ``regularizer`` reaches every process's.
-        """
-        if signal in MAIN_PROCESS_SIGNALS and not self.is_main_process:
-            return []
-        return super().notify_observers(signal, **kwargs)
-
     @property
     def is_main_process(self) -> bool:
-        """True unless this is a process other than rank 0 of a distributed run."""
+        """True unless this is a process other than rank 0 of a distributed run: the
+        process that writes files and calls the rank-zero-only observers."""
         return self.distributed is None or self.distributed.is_main
 
     def _new_run(self, manager: Any, nb_epochs: int, checkpointdir: Optional[str],
@@ -259,6 +265,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
                                              fold_index=fold)
         if self.distributed is not None:
             shard_training_loader(loaders.train, self.distributed)
+            global_validation_batches(loaders.validation, self.distributed)
         _load_loader_state(loaders.train, loader_state)
         for epoch in range(first_epoch, run.nb_epochs):
             self._run_epoch(loaders, fold, epoch, run.scheduler, run.train_history,
@@ -292,7 +299,8 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         monitored = loss
         validation = getattr(loaders, "validation", None)
         if validation_history is not None and validation is not None:
-            y_pred, _, _, val_loss, val_values = self.evaluate(validation)
+            y_pred, _, _, val_loss, val_values = self.evaluate(
+                validation, keep_predictions=self._kept_predictions(validation))
             validation_history.log((fold, epoch), loss=val_loss, **val_values)
             if self.is_main_process:
                 logger.info(validation_history.summary())
@@ -304,8 +312,27 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             _step_scheduler(scheduler, monitored)
             report["scheduler"] = scheduler
         self.notify_observers("after_epoch", epoch=epoch, fold=fold, **report)
-        if self.distributed is not None:  # rank 0's observers decide for every process
-            self.stop_training = self.distributed.main_flag(self.stop_training, self.device)
+        if self.distributed is not None:
+            self._agree_across_processes(fold, epoch)
+
+    def _agree_across_processes(self, fold: int, epoch: int) -> None:
+        """Stop every process when one stops; check that the weights are still shared."""
+        context = self.distributed
+        self.stop_training = context.any_(self.stop_training, self.device)
+        if not context.same_everywhere(_fingerprint(self.model)):
+            raise RuntimeError(
+                f"the processes' weights differ after fold {fold} epoch {epoch}: something "
+                "changed the model on some processes only (an observer marked "
+                "rank_zero_only that should run everywhere?)")
+
+    def _kept_predictions(self, loader: Any) -> Optional[int]:
+        """How many validation predictions ``val_pred`` holds (None: all)."""
+        kept = self.validation_predictions
+        if kept == "all":
+            return None
+        if kept == "batch":
+            return int(getattr(loader, "batch_size", 1) or 1)
+        return int(kept)
 
     def testing(self, manager: Any, with_logit: bool = False,
                 logit_function: str = "softmax", predict: bool = False,
@@ -364,10 +391,18 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         return [int(fold_index)]
 
     def _progress(self, loader: Iterable, description: str) -> Iterable:
-        if self.progress is False or not self.is_main_process:  # one bar per run
-            return loader
-        return tqdm(loader, desc=description, leave=False,
-                    disable=None if self.progress is None else False)
+        enabled = self.progress if self.is_main_process else False  # one bar per run
+        return progress_bar(loader, description, enabled)
+
+
+def _fingerprint(model: torch.nn.Module) -> torch.Tensor:
+    """Two sums per parameter (of the values and of their squares), in float64."""
+    sums = [torch.stack((parameter.detach().double().sum(),
+                         parameter.detach().double().square().sum()))
+            for parameter in model.parameters()]
+    if not sums:
+        return torch.zeros(2, dtype=torch.float64)
+    return torch.cat(sums)
 
 
 def _step_scheduler(scheduler: Any, monitored: float) -> None:

@@ -6,7 +6,8 @@ Run as ``python -m tests.distributed_worker OUTDIR --batch-size B --epochs E
 (deterministic: no dropout) with Adam on a fixed synthetic data set of 96 training
 and 40 validation samples, a shuffling sampler and a metric, and every process
 writes ``OUTDIR/rank<r>.pt``: the final weights, the histories, the number of
-training batches it ran and the signals its observers received.
+training batches it ran and the signals its observers received (``once``: a
+:func:`~pynet_cvae.observable.rank_zero_only` observer of ``after_epoch``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 
 from pynet_cvae.datasets import DataManager
 from pynet_cvae.interfaces import DeepLearningInterface
+from pynet_cvae.observable import rank_zero_only
 
 N_TRAIN, N_VALIDATION, N_FEATURES, N_CLASSES = 96, 40, 8, 3
 
@@ -74,6 +76,8 @@ def main(argv: Any = None) -> None:
     interface.add_observer("regularizer", counter)
     interface.add_observer("before_epoch", lambda signal: signals.append("before_epoch"))
     interface.add_observer("after_epoch", lambda signal: signals.append("after_epoch"))
+    interface.add_observer("after_epoch", rank_zero_only(
+        lambda signal: signals.append("once")))
     train, validation = interface.training(
         make_manager(arguments.batch_size), nb_epochs=arguments.epochs,
         checkpointdir=arguments.checkpoints, resume=arguments.resume)

@@ -220,10 +220,28 @@ def test_training_learns_and_reports_every_after_epoch_value(manager):
     assert set(last.keys) == {"epoch", "fold", "loss", "accuracy", "val_loss", "val_accuracy",
                               "val_pred", "scheduler"}
     assert last.scheduler is scheduler
-    assert isinstance(last.val_pred, np.ndarray) and last.val_pred.shape == (32, 2)
+    # val_pred: the first validation batch's predictions (memory bounded by the batch)
+    assert isinstance(last.val_pred, np.ndarray) and last.val_pred.shape == (16, 2)
     assert train.steps == [(0, 0), (0, 1), (0, 2)]
     assert validation["accuracy"][1][-1] > 0.8
     assert interface.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 3)
+
+
+@pytest.mark.parametrize("kept, rows", [("all", 32), (20, 20), (0, 0), ("batch", 16)])
+def test_val_pred_keeps_what_is_asked(manager, kept, rows):
+    def first_val_pred(kept):
+        interface = make_interface(validation_predictions=kept)
+        predictions = []
+        interface.add_observer("after_epoch",
+                               lambda signal: predictions.append(signal.val_pred))
+        interface.training(manager, nb_epochs=1)
+        return predictions[0]
+
+    everything = first_val_pred("all")
+    assert np.array_equal(first_val_pred(kept).reshape(-1, 2), everything[:rows])
+    with pytest.raises(ValueError, match="validation_predictions must be 'batch', 'all' or "
+                                         "an integer >= 0, got 'some'"):
+        make_interface(validation_predictions="some")
 
 
 def test_reduce_lr_on_plateau_steps_on_the_validation_loss(manager):

@@ -10,6 +10,12 @@
 With ``num_workers > 0`` or ``pin_memory``, a ``torch.utils.data.DataLoader`` builds
 the same mini-batches (the same values, in the same order) in worker processes.
 
+An iteration has no hidden state: ``iter(loader)`` runs the epoch chosen by
+:meth:`BatchLoader.set_epoch` (0 at first) and can be started again, or dropped, without
+moving anything (the training loop sets the epoch before each one; a loop of your own
+calls ``loader.set_epoch(epoch)`` for a fresh order per epoch, as with torch's
+``DistributedSampler``).
+
 In a distributed run, :meth:`BatchLoader.shard` makes each process take its slice of
 every *global* mini-batch of ``world_size x batch_size`` samples (see
 :mod:`pynet_cvae.distributed`).
@@ -144,9 +150,10 @@ def _keep(batch: DataItem) -> DataItem:
 class BatchLoader:
     """Iterate a dataset by mini-batches of :class:`~pynet_cvae.datasets.items.DataItem`.
 
-    Each ``iter()`` runs one epoch, then moves to the next: the order of epoch ``e``
-    depends only on ``(seed, fold, e)``. :meth:`set_epoch` chooses the epoch of the
-    next iteration (exact resume).
+    ``iter(loader)`` runs the epoch chosen by :meth:`set_epoch` (0 by default), whose
+    order depends only on ``(seed, fold, epoch)``: iterating twice without
+    :meth:`set_epoch` gives the same batches twice, and starting an iteration that is
+    not consumed changes nothing.
 
     Parameters
     ----------
@@ -216,11 +223,19 @@ class BatchLoader:
         self.rank, self.world_size = int(rank), int(world_size)
 
     def set_epoch(self, epoch: int) -> None:
-        """Make the next iteration run epoch ``epoch``."""
+        """Make the iterations run epoch ``epoch`` (from 0).
+
+        Raises
+        ------
+        ValueError
+            If ``epoch`` is not an integer >= 0.
+        """
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
         self.epoch = int(epoch)
 
     def state_dict(self) -> dict:
-        """Return the loader's state (the epoch of the next iteration)."""
+        """Return the loader's state (the epoch its iterations run)."""
         return {"epoch": self.epoch}
 
     def load_state_dict(self, state: dict) -> None:
@@ -241,17 +256,16 @@ class BatchLoader:
         size = self.batch_size * world
         stop = len(positions) - len(positions) % size if self.drop_last else len(positions)
         batches = [positions[start:start + size] for start in range(0, stop, size)]
+        if self.sampler.kind in ("random", "weighted_random"):
+            batches = [np.sort(batch) for batch in batches]
         if world > 1:
             batches = [batch[len(batch) * self.rank // world:
                              len(batch) * (self.rank + 1) // world] for batch in batches]
-        if self.sampler.kind in ("random", "weighted_random"):
-            batches = [np.sort(batch) for batch in batches]
         return batches
 
     def __iter__(self) -> Iterator[DataItem]:
-        """Run one epoch, then move the epoch counter to the next."""
+        """Run the epoch set by :meth:`set_epoch` (nothing moves to the next)."""
         epoch = self.epoch
-        self.epoch += 1
         batches = self.batch_positions(epoch)
         if self._uses_torch_loader():
             return self._iter_torch_loader(epoch, batches)

@@ -26,6 +26,7 @@ import math
 import warnings
 from typing import Any, Callable, Dict, Mapping, Optional
 
+from pynet_cvae.observable import rank_zero_only
 from pynet_cvae.plotting import probe
 from pynet_cvae.plotting import server as servers
 from pynet_cvae.plotting.client import BoardClient, VisdomLoginError
@@ -377,8 +378,12 @@ def _learning_rate(emitter: Any, scheduler: Any) -> Optional[float]:
     return float(groups[0]["lr"])
 
 
+@rank_zero_only
 def update_board(signal: Any) -> None:
     """Send the values of an ``after_epoch`` signal to ``signal.object.board``.
+
+    It is :func:`~pynet_cvae.observable.rank_zero_only`: in a distributed run, rank 0
+    (the process to build the board on) calls it.
 
     Every value named in ``signal.keys`` is sent to
     :meth:`Board.update_plots` at ``signal.epoch`` (per ``signal.fold`` when

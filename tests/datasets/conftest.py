@@ -36,6 +36,15 @@ def write_files(folder, rows=100, labels=None, shape=(1, 4, 4)) -> Files:
     return Files(paths[0], paths[1], paths[2], inputs, outputs, metadata)
 
 
+def batches_over_epochs(loader, epochs: int) -> list:
+    """The batches of ``epochs`` successive epochs (each chosen with ``set_epoch``)."""
+    batches = []
+    for epoch in range(epochs):
+        loader.set_epoch(epoch)
+        batches.extend(loader)
+    return batches
+
+
 @pytest.fixture
 def rows_of():
     """The :func:`row_ids` helper, as a fixture."""

@@ -8,6 +8,8 @@ import torch
 from pynet_cvae.datasets.labels import prepare_labels
 from pynet_cvae.datasets.manager import DataManager
 
+from .conftest import batches_over_epochs
+
 
 def _semi_supervised_labels(rows=200):
     """Rows 0-119 unlabelled (-1 or an empty cell), then classes 0 (60) and 1 (20)."""
@@ -93,7 +95,7 @@ def test_weighted_sampler_balances_labelled_classes_and_keeps_the_unlabelled_sha
                           stratify_label="label", missing_label=-1, test_size=0,
                           number_of_folds=1, sampler="weighted_random", batch_size=64)
     loader = manager.get_dataloader(train=True).train
-    labels = torch.cat([batch.labels for _ in range(30) for batch in loader])
+    labels = torch.cat([batch.labels for batch in batches_over_epochs(loader, 30)])
     assert (labels == -1).float().mean().item() == pytest.approx(0.6, abs=0.02)
     assert (labels == 0).float().mean().item() == pytest.approx(0.2, abs=0.02)
     assert (labels == 1).float().mean().item() == pytest.approx(0.2, abs=0.02)
@@ -107,7 +109,11 @@ def test_from_numpy_keeps_unlabelled_rows(files):
                                      missing_label=-1, sampler="weighted_random",
                                      batch_size=100)
     loaders = manager.get_dataloader(train=True, validation=True)
-    drawn = torch.cat([next(iter(loaders.train)).labels for _ in range(20)])
+    drawn = []
+    for epoch in range(20):
+        loaders.train.set_epoch(epoch)
+        drawn.append(next(iter(loaders.train)).labels)
+    drawn = torch.cat(drawn)
     assert (drawn == -1).float().mean().item() == pytest.approx(0.7, abs=0.04)
     assert (drawn == 1).float().mean().item() == pytest.approx(0.15, abs=0.04)
     assert next(iter(loaders.validation)).labels.tolist() == [-1, 1, -1, 0]

@@ -35,11 +35,29 @@ def test_loader_length_drop_last_and_resume():
     dropped = BatchLoader(dataset, batch_size=4, drop_last=True)
     assert len(dropped) == 2 and [len(b.inputs) for b in dropped] == [4, 4]
     loader = BatchLoader(dataset, batch_size=3, sampler="random", seed=5)
-    epochs = [torch.cat([b.inputs for b in loader]) for _ in range(3)]
+    epochs = []
+    for epoch in range(3):
+        loader.set_epoch(epoch)
+        epochs.append(torch.cat([b.inputs for b in loader]))
     resumed = BatchLoader(dataset, batch_size=3, sampler="random", seed=5)
     resumed.load_state_dict({"epoch": 2})
     assert torch.equal(torch.cat([b.inputs for b in resumed]), epochs[2])
-    assert resumed.state_dict() == {"epoch": 3}
+    assert resumed.state_dict() == {"epoch": 2}
+
+
+def test_an_iteration_moves_nothing_only_set_epoch_chooses_the_order():
+    """tqdm and other wrappers may call iter() on a loader and drop the iterator."""
+    dataset = ArrayDataset(*_arrays(12)[:1])
+    loader = BatchLoader(dataset, batch_size=5, sampler="random", seed=3)
+    first = torch.cat([b.inputs for b in loader])
+    iter(loader), iter(loader)  # started, never consumed
+    next(iter(loader))  # started, partly consumed
+    assert torch.equal(torch.cat([b.inputs for b in loader]), first)
+    loader.set_epoch(1)
+    second = torch.cat([b.inputs for b in loader])
+    assert not torch.equal(second, first) and loader.state_dict() == {"epoch": 1}
+    with pytest.raises(ValueError, match="epoch must be an integer >= 0, got -1"):
+        loader.set_epoch(-1)
 
 
 @pytest.mark.filterwarnings("ignore:.pin_memory. argument")
@@ -50,7 +68,9 @@ def test_loader_with_workers_and_pinned_memory_matches_the_plain_loader():
     plain = BatchLoader(dataset, batch_size=7, sampler="random")
     workers = BatchLoader(dataset, batch_size=7, sampler="random", num_workers=2,
                           pin_memory=True, persistent_workers=True)
-    for _ in range(2):
+    for epoch in range(2):
+        plain.set_epoch(epoch)
+        workers.set_epoch(epoch)
         for left, right in zip(plain, workers, strict=True):
             assert all(torch.equal(a, b) for a, b in zip(left, right))
 

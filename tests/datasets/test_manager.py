@@ -7,13 +7,17 @@ from torch.utils.data import Dataset, RandomSampler, Sampler, SequentialSampler
 
 from pynet_cvae.datasets.manager import DataItem, DataManager, Loaders
 
+from .conftest import batches_over_epochs
+
 
 def manager_of(files, **options):
     options.setdefault("labels", ["label"])
     return DataManager(files.input_path, files.metadata_path, **options)
 
 
-def epoch_rows(loader, rows_of):
+def epoch_rows(loader, rows_of, epoch=None):
+    if epoch is not None:
+        loader.set_epoch(epoch)
     return [row for batch in loader for row in rows_of(batch.inputs)]
 
 
@@ -156,13 +160,13 @@ def test_sequential_sampler_keeps_row_order(files, rows_of):
 
 def test_random_sampler_differs_per_epoch_and_reproduces_from_seed(files, rows_of):
     loader = manager_of(files, batch_size=10).get_dataloader(train=True).train
-    first, second = epoch_rows(loader, rows_of), epoch_rows(loader, rows_of)
+    first, second = epoch_rows(loader, rows_of), epoch_rows(loader, rows_of, epoch=1)
     assert first != second and sorted(first) == sorted(second)
     again = manager_of(files, batch_size=10).get_dataloader(train=True).train
     assert epoch_rows(again, rows_of) == first
     again.set_epoch(1)
     assert epoch_rows(again, rows_of) == second
-    assert again.state_dict() == {"epoch": 2}
+    assert again.state_dict() == {"epoch": 1}
     other = manager_of(files, batch_size=10, seed=7).get_dataloader(train=True).train
     assert epoch_rows(other, rows_of) != first
 
@@ -180,7 +184,7 @@ def test_weighted_random_sampler_balances_classes(make_files, rows_of):
     manager = manager_of(files, stratify_label="label", sampler="weighted_random",
                          batch_size=32, test_size=0, number_of_folds=1)
     loader = manager.get_dataloader(train=True).train
-    labels = torch.cat([batch.labels for _ in range(20) for batch in loader])
+    labels = torch.cat([batch.labels for batch in batches_over_epochs(loader, 20)])
     assert len(labels) == 20 * 200
     assert labels.float().mean().item() == pytest.approx(0.5, abs=0.03)
 
@@ -211,7 +215,7 @@ def test_torch_random_sampler_gets_the_seeded_generator(files, rows_of):
     def rows(seed):
         manager = manager_of(files, sampler=RandomSampler, batch_size=9, seed=seed)
         loader = manager.get_dataloader(train=True).train
-        return epoch_rows(loader, rows_of), epoch_rows(loader, rows_of)
+        return epoch_rows(loader, rows_of), epoch_rows(loader, rows_of, epoch=1)
 
     assert rows(3) == rows(3) and rows(3)[0] != rows(3)[1] and rows(3) != rows(4)
 
@@ -227,10 +231,10 @@ def test_two_workers_give_the_same_batches(files):
                   output_path=files.output_path, add_input=True)
     plain = manager_of(files, **common).get_dataloader(train=True).train
     workers = manager_of(files, num_workers=2, **common).get_dataloader(train=True).train
-    for _ in range(2):
-        for left, right in zip(plain, workers, strict=True):
-            for name in DataItem._fields:
-                assert torch.equal(getattr(left, name), getattr(right, name))
+    for left, right in zip(batches_over_epochs(plain, 2), batches_over_epochs(workers, 2),
+                           strict=True):
+        for name in DataItem._fields:
+            assert torch.equal(getattr(left, name), getattr(right, name))
 
 
 # --- transforms, augmentation, add_input, patches ---------------------------------------------

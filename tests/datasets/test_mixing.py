@@ -66,6 +66,7 @@ def test_manager_mixes_the_training_batches_only(make_files):
     assert sum(int((batch.labels == -1).sum()) for batch in train) == unlabelled
     again = list(manager.get_dataloader(train=True, fold_index=2).train)
     assert all(torch.equal(one.inputs, other.inputs) for one, other in zip(train, again))
+    loaders.train.set_epoch(1)
     assert not torch.equal(list(loaders.train)[0].inputs, train[0].inputs)  # next epoch
     validation = torch.cat([batch.labels for batch in loaders.validation])
     assert len(validation) == len(manager["validation"][2])

@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as func
 from torch.func import functional_call
 
+from ...distributed import batch_noise_like
 from ...registry import Networks
 from .augmentation import strong_view, weak_view
 from .generation import GenerativeMixin
@@ -384,9 +385,18 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
         return self.decode(z, func.one_hot(labels.to(z.device).long(), self.n_classes))
 
     @staticmethod
-    def reparameterize(z_mu: torch.Tensor, z_var: torch.Tensor) -> torch.Tensor:
-        """Sample z ~ N(z_mu, exp(z_var)) differentiably."""
-        return z_mu + torch.randn_like(z_mu) * torch.exp(z_var / 2)
+    def reparameterize(z_mu: torch.Tensor, z_var: torch.Tensor,
+                       noise: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Sample z ~ N(z_mu, exp(z_var)) differentiably.
+
+        The noise is drawn per sample of the batch
+        (:func:`~pynet_cvae.distributed.batch_noise_like`), so that a run over several
+        processes draws what the one-process run with the global batch draws; pass
+        ``noise`` for rows that are not one per sample.
+        """
+        if noise is None:
+            noise = batch_noise_like(z_mu)
+        return z_mu + noise * torch.exp(z_var / 2)
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor, labels: Optional[torch.Tensor] = None
@@ -471,7 +481,8 @@ class ConditionalCVAE(GenerativeMixin, nn.Module):
         classes = torch.eye(self.n_classes, dtype=features.dtype, device=features.device)
         classes = classes.repeat(count, 1)
         z_mu, z_var = self.encoder_head(repeated, classes)
-        x_logits = self.decoder(self.reparameterize(z_mu, z_var), classes)
+        x_logits = self.decoder(self.reparameterize(z_mu, z_var, torch.randn_like(z_mu)),
+                                classes)
         return {"marginal_rows": rows, "marginal_x_logits": x_logits,
                 "marginal_z_mu": z_mu, "marginal_z_var": z_var}
 

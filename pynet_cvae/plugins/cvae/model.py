@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as func
 
+from ...distributed import batch_noise_like
 from ...registry import Networks
 from .generation import GenerativeMixin
 
@@ -180,9 +181,13 @@ class CVAE(GenerativeMixin, nn.Module):
 
     @staticmethod
     def reparameterize(z_mu: torch.Tensor, z_var: torch.Tensor) -> torch.Tensor:
-        """Sample z ~ N(z_mu, exp(z_var)) differentiably (the reparameterization trick)."""
+        """Sample z ~ N(z_mu, exp(z_var)) differentiably (the reparameterization trick).
+
+        The noise is drawn per sample (:func:`~pynet_cvae.distributed.batch_noise_like`):
+        several processes draw what one process with the global batch draws.
+        """
         std = torch.exp(z_var / 2)
-        return z_mu + torch.randn_like(std) * std
+        return z_mu + batch_noise_like(std) * std
 
     def generate(self, labels: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Decode latent vectors ``z`` conditioned on class ids ``labels``."""

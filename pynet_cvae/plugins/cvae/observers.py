@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ...observable import rank_zero_only
 from ...registry import Observers
 from .generation import square_image_shape
 from .grid import make_grid, save_grid_png
@@ -17,8 +18,12 @@ from .grid import make_grid, save_grid_png
 logger = logging.getLogger("pynet_cvae")
 
 
+@rank_zero_only
 class ConditionalSampler:
     """An ``after_epoch`` observer that generates one row of images per class.
+
+    It writes files and draws on the board, so it is
+    :func:`~pynet_cvae.observable.rank_zero_only`: in a distributed run, rank 0 calls it.
 
     Each column decodes one latent vector z ~ N(0, I), the same z for every class
     row, so the grid shows what the class part of the code changes (rows) and what
