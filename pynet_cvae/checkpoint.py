@@ -265,10 +265,12 @@ def last_good_checkpoint(checkpointdir: str, map_location: Any = "cpu",
     return None
 
 
-def prune_checkpoints(checkpointdir: str, keep_last: int) -> List[str]:
+def prune_checkpoints(checkpointdir: str, keep_last: int, keep: Sequence[str] = ()
+                      ) -> List[str]:
     """Remove all but the ``keep_last`` latest checkpoints (and their SHA-256 files).
 
-    ``initial_state.pth`` and other files are left alone.
+    ``initial_state.pth``, the checkpoints listed in ``keep`` and other files are left
+    alone.
 
     Returns
     -------
@@ -277,8 +279,11 @@ def prune_checkpoints(checkpointdir: str, keep_last: int) -> List[str]:
     """
     if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
         raise ValueError(f"keep_last must be an integer >= 1, got {keep_last!r}")
+    kept = {os.path.abspath(path) for path in keep}
     removed = []
     for _, _, path in list_checkpoints(checkpointdir)[:-keep_last]:
+        if os.path.abspath(path) in kept:
+            continue
         for name in (checksum_path(path), path):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(name)

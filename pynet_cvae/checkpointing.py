@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
-from typing import Any, Dict, NamedTuple, Optional, Sequence
+from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple
 
 from .checkpoint import (CheckpointWriteError, CorruptCheckpointError, checkpoint_path,
                          last_good_checkpoint, load_checkpoint, prune_checkpoints,
@@ -54,6 +55,36 @@ class RunStart(NamedTuple):
     train_loader: Optional[Dict[str, Any]]
 
 
+def best_checkpoint(checkpointdir: str, validation_history: Optional[History],
+                    fold: int = 0) -> Optional[str]:
+    """The checkpoint of ``fold`` in ``checkpointdir`` of lowest validation loss.
+
+    Parameters
+    ----------
+    checkpointdir : str
+        The folder of the checkpoints.
+    validation_history : History or None
+        The run's validation history (its ``loss`` per ``(fold, epoch)``).
+    fold : int, default 0
+        The fold.
+
+    Returns
+    -------
+    str or None
+        The path, or None without validation losses or checkpoints of those epochs.
+    """
+    if validation_history is None or "loss" not in validation_history:
+        return None
+    best: Optional[Tuple[float, str]] = None
+    for step, loss in zip(*validation_history["loss"]):
+        if not isinstance(step, tuple) or step[0] != fold or not math.isfinite(loss):
+            continue
+        path = checkpoint_path(checkpointdir, fold, step[1])
+        if (best is None or loss < best[0]) and os.path.isfile(path):
+            best = (loss, path)
+    return None if best is None else best[1]
+
+
 class CheckpointingMixin:
     """Save and restore a run's state; mixed into the training loop.
 
@@ -74,7 +105,8 @@ class CheckpointingMixin:
     # ------------------------------------------------------------------ saving
     def save_state(self, checkpointdir: str, fold: int, epoch: int, scheduler: Any,
                    train_history: History, validation_history: Optional[History],
-                   train_loader: Any = None, keep_last: Optional[int] = None) -> str:
+                   train_loader: Any = None, keep_last: Optional[int] = None,
+                   keep_best: bool = False) -> str:
         """Write the checkpoint of ``(fold, epoch)`` and the histories (JSON).
 
         Parameters
@@ -91,6 +123,9 @@ class CheckpointingMixin:
             The training loader, saved through its ``state_dict()`` when it has one.
         keep_last : int, optional
             Then remove all but the ``keep_last`` latest checkpoints.
+        keep_best : bool, default False
+            With ``keep_last``, also keep the fold's checkpoint of lowest validation
+            loss (:func:`best_checkpoint`).
 
         Returns
         -------
@@ -119,7 +154,9 @@ class CheckpointingMixin:
                 error.errno, f"cannot write the histories in {checkpointdir!r}: "
                 f"{error.strerror or error}; the checkpoint {path!r} holds them") from error
         if keep_last is not None:
-            prune_checkpoints(checkpointdir, keep_last)
+            best = best_checkpoint(checkpointdir, validation_history, fold) \
+                if keep_best else None
+            prune_checkpoints(checkpointdir, keep_last, keep=() if best is None else (best,))
         return path
 
     def run_state(self, fold: int, epoch: int, scheduler: Any, train_history: History,

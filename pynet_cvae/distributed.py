@@ -222,8 +222,9 @@ def join_process_group(device: torch.device) -> DistributedContext:
         backend = "nccl" if device.type == "cuda" else "gloo"
         options = {"device_id": device} if device.type == "cuda" else {}
         dist.init_process_group(backend=backend, **options)
-        logger.info("joined the process group: rank %d of %d (%s)", dist.get_rank(),
-                    dist.get_world_size(), backend)
+        if dist.get_rank() == 0:
+            logger.info("joined the process group of %d processes (%s)",
+                        dist.get_world_size(), backend)
     return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank())
 
 

@@ -52,6 +52,7 @@ class Run:
     with_validation: bool
     save_after_epochs: int
     keep_last: Optional[int]
+    keep_best: bool
     train_history: History
     validation_history: Optional[History]
 
@@ -162,7 +163,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
                  with_validation: bool = True, save_after_epochs: int = 1,
                  resume: bool = False, keep_last: Optional[int] = None,
                  seed: Optional[int] = None, on_nonfinite: str = "raise",
-                 clip_grad_norm: Optional[float] = None
+                 clip_grad_norm: Optional[float] = None, keep_best: bool = False
                  ) -> Tuple[History, Optional[History]]:
         """Train the model.
 
@@ -193,6 +194,9 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             observer states are restored, so the run ends as the uninterrupted one.
         keep_last : int, optional
             Keep only the latest ``keep_last`` checkpoints (all by default).
+        keep_best : bool, default False
+            With ``keep_last``, also keep the fold's checkpoint of lowest validation
+            loss (:func:`~pynet_cvae.checkpointing.best_checkpoint`).
         seed : int, optional
             Seed Python, NumPy and torch first (:func:`pynet_cvae.seeding.seed_everything`).
         on_nonfinite : {"raise", "skip"}, default "raise"
@@ -208,7 +212,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             ``validation_history`` is None without validation.
         """
         run = self._new_run(manager, nb_epochs, checkpointdir, scheduler, with_validation,
-                            save_after_epochs, keep_last)
+                            save_after_epochs, keep_last, keep_best)
         self.on_nonfinite = check_policy(on_nonfinite)
         self.clip_grad_norm = check_clip_norm(clip_grad_norm)
         if seed is not None:
@@ -238,13 +242,13 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
 
     def _new_run(self, manager: Any, nb_epochs: int, checkpointdir: Optional[str],
                  scheduler: Any, with_validation: bool, save_after_epochs: int,
-                 keep_last: Optional[int]) -> Run:
+                 keep_last: Optional[int], keep_best: bool) -> Run:
         _check_int("nb_epochs", nb_epochs, minimum=0)
         _check_int("save_after_epochs", save_after_epochs, minimum=1)
         if keep_last is not None:
             _check_int("keep_last", keep_last, minimum=1)
         return Run(manager, nb_epochs, checkpointdir, scheduler, with_validation,
-                   save_after_epochs, keep_last, History(name="train"),
+                   save_after_epochs, keep_last, bool(keep_best), History(name="train"),
                    History(name="validation") if with_validation else None)
 
     def _continue_fold(self, run: Run, start: RunStart) -> None:
@@ -273,7 +277,8 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             if self._checkpoint_due(run, epoch):
                 self.save_state(run.checkpointdir, fold, epoch, run.scheduler,
                                 run.train_history, run.validation_history,
-                                train_loader=loaders.train, keep_last=run.keep_last)
+                                train_loader=loaders.train, keep_last=run.keep_last,
+                                keep_best=run.keep_best)
             if self.stop_training:
                 if self.is_main_process:
                     logger.info("fold %d stopped after epoch %d", fold, epoch)

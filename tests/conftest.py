@@ -9,6 +9,17 @@ from pynet_cvae.plotting.server import VisdomServer, start_server
 from .servers import free_port
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory) -> Iterator[None]:
+    """Keep the suite out of the user's cache: data sets (the digits) and judges go to a
+    fresh folder, so a fresh machine and a used one run the same suite; child processes
+    inherit it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        patch.delenv("PYNET_CVAE_DATA", raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def visdom_server(tmp_path_factory) -> Iterator[VisdomServer]:
     """A real Visdom server on a free port, shared by the session's tests."""

@@ -10,18 +10,27 @@ writes to ``--output``:
   from);
 - ``train.json``, ``validation.json`` (histories) and ``history.csv``;
 - ``samples/sampling_fold0_epoch<e>.png``: one row per class, one column per latent
-  vector, after each epoch.
+  vector, after each epoch;
+- ``run.json``: the run's settings, which ``--resume`` compares (see
+  :mod:`pynet_cvae.runs`: a folder holding another run is refused unless
+  ``--resume`` or ``--overwrite``, and one process at a time writes a run).
+
+One ``--seed`` seeds Python, NumPy and torch, the splits and the shuffling: two
+identical commands write identical checkpoints. Under ``torchrun`` every process
+trains its share and rank 0 writes the files and prints.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
+import tempfile
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .types import fraction, positive_float, positive_int
+from .types import fraction, non_negative_int, positive_float, positive_int
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 #: The recipes, architectures and unlabelled modes of the CVAE plugin (checked there).
@@ -29,6 +38,11 @@ RECIPES = ("conditional", "tutorial")
 ARCHITECTURES = ("conv", "mlp")
 UNLABELLED_MODES = ("marginal", "sample")
 LR_SCHEDULES = ("constant", "cosine")
+RUN_OUTPUTS = ("checkpoints", "samples", "train.json", "validation.json", "history.csv",
+               "board.jsonl", "metadata_semi_supervised.tsv")
+"""What a run writes in ``--output`` (``--overwrite`` removes these, nothing else)."""
+RESUMABLE_SETTINGS = ("training",)
+"""The sections of ``run.json`` that ``--resume`` may change (epochs, devices...)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -60,29 +74,61 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--quiet", action="store_true", help="print only the summary")
     train.add_argument("--resume", action="store_true",
                        help="continue from the last good checkpoint in --output (a fresh "
-                            "start when there is none): the run ends as an uninterrupted one")
+                            "start when there is none): the run ends as an uninterrupted "
+                            "one; refused if a data, model or optimizer setting changed")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run --output holds (its files are removed first)")
+    train.add_argument("--keep-last", type=non_negative_int, default=3, metavar="N",
+                       help="keep the N latest checkpoints, and the one of lowest "
+                            "validation loss (default 3; 0: every checkpoint)")
+    train.add_argument("--early-stopping", type=positive_int, default=None,
+                       metavar="PATIENCE", help="stop after PATIENCE epochs without a "
+                                                "lower validation loss")
     train.set_defaults(run=run)
 
 
 def run(arguments: argparse.Namespace) -> int:
-    """Train, then print the summary."""
-    print(format_summary(train(arguments)))
+    """Train, then print the summary (rank 0 prints under ``torchrun``)."""
+    from ..distributed import launched_rank
+
+    summary = train(arguments)
+    if launched_rank() == 0:
+        print(format_summary(summary))
     return 0
 
 
-def train(arguments: argparse.Namespace) -> Dict[str, Any]:
-    """Train the CVAE as ``pynet-cvae train`` does; return a summary dict."""
+def train(arguments: argparse.Namespace, observers: Sequence[Tuple[str, Any]] = ()
+          ) -> Dict[str, Any]:
+    """Train the CVAE as ``pynet-cvae train`` does; return a summary dict.
+
+    Parameters
+    ----------
+    arguments : argparse.Namespace
+        The parsed ``train`` arguments.
+    observers : sequence of (str, callable)
+        More ``(signal, observer)`` pairs, attached after the command's own.
+    """
     import torch
 
+    from ..checkpointing import best_checkpoint
     from ..datasets import DataManager
     from ..datasets.transforms import Flatten
+    from ..distributed import launched_rank
     from ..interfaces import DeepLearningInterface
+    from ..observers import EarlyStopping
     from ..plugins.cvae import ConditionalSampler, DecodeLoss, save_model_config
     from ..plugins.cvae.recipes import build_recipe
+    from ..runs import RunFolder
+    from ..seeding import seed_everything
 
     if arguments.threads is not None:
         torch.set_num_threads(arguments.threads)
-    torch.manual_seed(arguments.seed)
+    seed_everything(arguments.seed)
+    with_validation = arguments.folds > 1
+    if arguments.early_stopping is not None and not with_validation:
+        raise ValueError("--early-stopping watches the validation loss: it needs --folds "
+                         "2 or more (--folds 1 trains on every image, without validation)")
+    _check_split_arguments(arguments)
     data = fetch_dataset(arguments.dataset, arguments.datasetdir)
     sample_size = arguments.sample_size
     if sample_size is None:
@@ -90,62 +136,111 @@ def train(arguments: argparse.Namespace) -> Dict[str, Any]:
     semi_supervised = ((arguments.labelled_per_class is not None
                         or arguments.labelled_fraction is not None)
                        and not arguments.labelled_only)
-    splits, labelled = _training_splits(arguments, data, sample_size)
-    manager = DataManager(
-        input_path=data.input_path, labels=["label"], number_of_folds=arguments.folds,
-        batch_size=arguments.batch_size, test_size=0, input_transforms=[Flatten()],
-        add_input=True, seed=arguments.seed, **splits)
     image_shape = _image_shape(data.input_path)
     n_classes = _number_of_classes(data.metadata_path)
     recipe = build_recipe(arguments.model, image_shape[0] * image_shape[1], n_classes,
                           image_shape, semi_supervised=semi_supervised,
                           classifier_only=arguments.classifier_only,
                           **_model_options(arguments))
-    if isinstance(recipe.loss, DecodeLoss):  # its terms stand for the metrics VAELoss and
-        recipe.loss.return_terms = True      # ClassificationLoss: not computed twice
-    interface = DeepLearningInterface(
-        model=recipe.model, optimizer_name="Adam", learning_rate=recipe.learning_rate,
-        metrics=recipe.metrics, loss=recipe.loss, add_labels=recipe.add_labels,
-        device=arguments.device, progress=False if arguments.quiet else None)
-    for signal, observer in recipe.observers:
-        interface.add_observer(signal, observer)
-    sampler = ConditionalSampler(image_shape=image_shape,
-                                 output_dir=os.path.join(arguments.output, "samples"))
-    interface.add_observer("after_epoch", sampler)
-    if arguments.board:
-        from ..plotting import update_board
-        from .board import training_board
-        interface.board = training_board(arguments, image_shape)
-        interface.add_observer("after_epoch", update_board)
-    checkpointdir = os.path.join(arguments.output, "checkpoints")
-    save_model_config(checkpointdir, recipe.network, recipe.model_kwargs,
-                      recipe=recipe.name, options=recipe.options, image_shape=list(image_shape),
-                      dataset=arguments.dataset, datasetdir=_absolute(arguments.datasetdir))
-    scheduler = None
-    if arguments.lr_schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(interface.optimizer,
-                                                               T_max=arguments.epochs)
-    start = time.perf_counter()
-    train_history, validation_history = interface.training(
-        manager=manager, nb_epochs=arguments.epochs, checkpointdir=checkpointdir,
-        fold_index=0, with_validation=True, resume=arguments.resume, scheduler=scheduler)
-    wall_time = time.perf_counter() - start
-    if arguments.board:
-        interface.board.close()
-    histories = [train_history, validation_history]
-    for history in histories:
-        history.save(arguments.output)
-    csv_path = write_history_csv(os.path.join(arguments.output, "history.csv"), histories)
+    writer = launched_rank() == 0
+    folder = RunFolder(arguments.output, run_settings(arguments, recipe, sample_size),
+                       resume=arguments.resume, overwrite=arguments.overwrite,
+                       outputs=RUN_OUTPUTS, changeable=RESUMABLE_SETTINGS)
+    with folder if writer else contextlib.nullcontext():
+        with tempfile.TemporaryDirectory() as scratch:  # the other ranks' files
+            splits, labelled = _training_splits(arguments, data, sample_size,
+                                                arguments.output if writer else scratch)
+            manager = DataManager(
+                input_path=data.input_path, labels=["label"],
+                number_of_folds=arguments.folds, batch_size=arguments.batch_size,
+                test_size=0, input_transforms=[Flatten()], add_input=True,
+                seed=arguments.seed, **splits)
+        if isinstance(recipe.loss, DecodeLoss):  # its terms stand for the metrics VAELoss
+            recipe.loss.return_terms = True      # and ClassificationLoss: not computed twice
+        interface = DeepLearningInterface(
+            model=recipe.model, optimizer_name="Adam", learning_rate=recipe.learning_rate,
+            metrics=recipe.metrics, loss=recipe.loss, add_labels=recipe.add_labels,
+            device=arguments.device, progress=False if arguments.quiet else None)
+        for signal, observer in recipe.observers:
+            interface.add_observer(signal, observer)
+        if arguments.early_stopping is not None:
+            interface.add_observer("after_epoch", EarlyStopping(
+                monitor="val_loss", patience=arguments.early_stopping))
+        sampler = ConditionalSampler(image_shape=image_shape,
+                                     output_dir=os.path.join(arguments.output, "samples"))
+        interface.add_observer("after_epoch", sampler)
+        if arguments.board and writer:
+            from ..plotting import update_board
+            from .board import training_board
+            interface.board = training_board(arguments, image_shape)
+            interface.add_observer("after_epoch", update_board)
+        for signal, observer in observers:
+            interface.add_observer(signal, observer)
+        checkpointdir = os.path.join(arguments.output, "checkpoints")
+        if writer:
+            save_model_config(checkpointdir, recipe.network, recipe.model_kwargs,
+                              recipe=recipe.name, options=recipe.options,
+                              image_shape=list(image_shape), dataset=arguments.dataset,
+                              datasetdir=_absolute(arguments.datasetdir))
+        scheduler = None
+        if arguments.lr_schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(interface.optimizer,
+                                                                   T_max=arguments.epochs)
+        start = time.perf_counter()
+        train_history, validation_history = interface.training(
+            manager=manager, nb_epochs=arguments.epochs, checkpointdir=checkpointdir,
+            fold_index=0, with_validation=with_validation, resume=arguments.resume,
+            scheduler=scheduler, keep_last=arguments.keep_last or None,
+            keep_best=with_validation)
+        wall_time = time.perf_counter() - start
+        if arguments.board and writer:
+            interface.board.close()
+        histories = [history for history in (train_history, validation_history)
+                     if history is not None]
+        csv_path = os.path.join(arguments.output, "history.csv")
+        if writer:
+            for history in histories:
+                history.save(arguments.output)
+            write_history_csv(csv_path, histories)
     return {
         "dataset": arguments.dataset, "epochs": arguments.epochs,
+        "epochs_run": len(train_history.steps),
         "train_samples": len(manager["train"][0]),
-        "validation_samples": len(manager["validation"][0]),
+        "validation_samples": len(manager["validation"][0] or ()),
         "wall_time_s": wall_time,
-        "train": train_history.last(), "validation": validation_history.last(),
+        "train": train_history.last(),
+        "validation": None if validation_history is None else validation_history.last(),
         "output": arguments.output, "checkpoint": _latest(checkpointdir),
+        "best_checkpoint": best_checkpoint(checkpointdir, validation_history),
         "history_csv": csv_path, "samples": sampler.last_path,
+        "history_files": [f"{history.name}.json" for history in histories],
         "model": recipe.name, "network": recipe.network,
         "labelled": labelled,
+    }
+
+
+def run_settings(arguments: argparse.Namespace, recipe: Any, sample_size: float
+                 ) -> Dict[str, Any]:
+    """The settings of a run (``run.json``), by section: ``data``, ``model`` and
+    ``optimizer`` must stay the same on ``--resume``, ``training`` may change."""
+    cosine = arguments.lr_schedule == "cosine"
+    return {
+        "data": {"dataset": arguments.dataset, "datasetdir": _absolute(arguments.datasetdir),
+                 "sample_size": sample_size, "folds": arguments.folds,
+                 "seed": arguments.seed, "batch_size": arguments.batch_size,
+                 **{name: getattr(arguments, name) for name in (
+                     "labelled_per_class", "labelled_fraction", "labelled_per_batch",
+                     "labelled_only")}},
+        "model": {"recipe": recipe.name, "network": recipe.network,
+                  "classifier_only": arguments.classifier_only,
+                  **{key: value for key, value in recipe.options.items()
+                     if key != "learning_rate"}},
+        "optimizer": {"name": "Adam", "learning_rate": recipe.learning_rate,
+                      "lr_schedule": arguments.lr_schedule,
+                      "schedule_epochs": arguments.epochs if cosine else None},
+        "training": {"epochs": arguments.epochs, "early_stopping": arguments.early_stopping,
+                     "keep_last": arguments.keep_last, "device": arguments.device,
+                     "threads": arguments.threads},
     }
 
 
@@ -181,10 +276,16 @@ def write_history_csv(path: str, histories: List[Any]) -> str:
 def format_summary(summary: Dict[str, Any]) -> str:
     """The final report of ``pynet-cvae train``."""
     def values(split: str) -> str:
+        if summary[split] is None:
+            return "none (--folds 1: every image trains)"
         return ", ".join(f"{name} {value:.4f}" for name, value in summary[split].items())
 
+    epochs = f"{summary['epochs']} epochs"
+    if summary.get("epochs_run", summary["epochs"]) < summary["epochs"]:
+        epochs = f"{summary['epochs_run']} of {epochs} (stopped early)"
+    best = summary.get("best_checkpoint")
     return "\n".join([
-        f"Trained the CVAE on {summary['dataset']} for {summary['epochs']} epochs "
+        f"Trained the CVAE on {summary['dataset']} for {epochs} "
         f"({summary['train_samples']} training / {summary['validation_samples']} "
         f"validation images) in {summary['wall_time_s']:.1f} s.",
         f"  model:            {summary['model']} recipe ({summary['network']})"
@@ -192,8 +293,11 @@ def format_summary(summary: Dict[str, Any]) -> str:
            f", {summary['labelled']} labelled training images"),
         f"  final train:      {values('train')}",
         f"  final validation: {values('validation')}",
-        f"  checkpoint:       {summary['checkpoint']}",
-        f"  histories:        {summary['history_csv']} (and train.json, validation.json)",
+        f"  checkpoint:       {summary['checkpoint']}"
+        + ("" if best is None or best == summary["checkpoint"] else
+           f" (lowest validation loss: {best})"),
+        f"  histories:        {summary['history_csv']} (and "
+        f"{', '.join(summary.get('history_files', ['train.json', 'validation.json']))})",
         f"  sample grid:      {summary['samples']} (rows: classes)",
     ])
 
@@ -317,10 +421,30 @@ def _model_options(arguments: argparse.Namespace) -> Dict[str, Any]:
     return options
 
 
-def _training_splits(arguments: argparse.Namespace, data: Any, sample_size: float
-                     ) -> Tuple[Dict[str, Any], Optional[int]]:
+def _check_split_arguments(arguments: argparse.Namespace) -> None:
+    """Refuse the semi-supervised options that do not go together."""
+    if arguments.labelled_per_class is None and arguments.labelled_fraction is None:
+        for option, value in (("--labelled-only", arguments.labelled_only),
+                              ("--labelled-per-batch", arguments.labelled_per_batch)):
+            if value:
+                raise ValueError(f"{option} needs --labelled-per-class or "
+                                 "--labelled-fraction (which labels to keep)")
+        return
+    if arguments.folds != 10:
+        raise ValueError("--folds does not apply to semi-supervised training: it keeps "
+                         "10% of the kept training images, labelled, for validation")
+    if arguments.labelled_only and arguments.labelled_per_batch is not None:
+        raise ValueError("--labelled-per-batch mixes labelled and unlabelled images: it "
+                         "does not apply with --labelled-only")
+    if not arguments.labelled_only:
+        labelled_per_batch(arguments.labelled_per_batch, arguments.batch_size)
+
+
+def _training_splits(arguments: argparse.Namespace, data: Any, sample_size: float,
+                     folder: str) -> Tuple[Dict[str, Any], Optional[int]]:
     """The DataManager arguments choosing the training rows, and the number of labelled
-    training images when labels are hidden (semi-supervised training).
+    training images when labels are hidden (semi-supervised training: the table with
+    the hidden labels is written in ``folder``).
 
     Only the data set's training split trains and validates: its test split is for
     ``pynet-cvae evaluate``.
@@ -329,27 +453,16 @@ def _training_splits(arguments: argparse.Namespace, data: Any, sample_size: floa
         LABELLED_ONLY, MISSING_LABEL, TRAIN_VALIDATION, hide_labels)
 
     if arguments.labelled_per_class is None and arguments.labelled_fraction is None:
-        for option, value in (("--labelled-only", arguments.labelled_only),
-                              ("--labelled-per-batch", arguments.labelled_per_batch)):
-            if value:
-                raise ValueError(f"{option} needs --labelled-per-class or "
-                                 "--labelled-fraction (which labels to keep)")
         return {"metadata_path": data.metadata_path, "stratify_label": "label",
                 "projection_labels": {"split": "train"}, "sample_size": sample_size}, None
-    if arguments.folds != 10:
-        raise ValueError("--folds does not apply to semi-supervised training: it keeps "
-                         "10% of the kept training images, labelled, for validation")
     hidden = hide_labels(
-        data.metadata_path, os.path.join(arguments.output, "metadata_semi_supervised.tsv"),
+        data.metadata_path, os.path.join(folder, "metadata_semi_supervised.tsv"),
         labelled_per_class=arguments.labelled_per_class,
         labelled_fraction=arguments.labelled_fraction, sample_size=sample_size,
         seed=arguments.seed)
     splits = {"metadata_path": hidden.metadata_path, "missing_label": MISSING_LABEL,
               "custom_stratification": TRAIN_VALIDATION}
     if arguments.labelled_only:
-        if arguments.labelled_per_batch is not None:
-            raise ValueError("--labelled-per-batch mixes labelled and unlabelled images: it "
-                             "does not apply with --labelled-only")
         splits["custom_stratification"] = LABELLED_ONLY
     else:
         splits["labelled_per_batch"] = labelled_per_batch(arguments.labelled_per_batch,
