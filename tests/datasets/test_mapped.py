@@ -41,7 +41,10 @@ def test_reading_every_row_of_a_large_array_leaves_nothing_mapped(tmp_path):
             assert reader.read(np.sort(batch)).sum() == batch.size * 1024
         return _resident_kib(path), reader.reads_file
 
-    assert resident_after_one_epoch(2 ** 40) == (pytest.approx(32 * 1024, rel=0.3), False)
+    # mapped reads leave pages mapped (how many depends on the page cache and on memory
+    # pressure: only "more than positional reads" is sure); positional reads leave none
+    mapped, reads_file = resident_after_one_epoch(2 ** 40)
+    assert not reads_file and mapped > 1024
     resident, reads_file = resident_after_one_epoch(2 ** 20)
     assert reads_file and resident < 1024
 

@@ -322,7 +322,9 @@ def test_a_frozen_server_does_not_block_the_training(env_path, tmp_path):
                 board.update_plots({"loss": 1.0 / (epoch + 1), "val_loss": 1.0}, epoch)
                 board.viewer.images(np.zeros((2, 1, 8, 8)), win="sampling")
             board.flush()
-        assert time.monotonic() - started < 2 * board.timeout + 3.0
+        # one request waits its timeout, then the board stops sending: far less than
+        # the 60 s of 60 requests each waiting it, even on a loaded machine
+        assert time.monotonic() - started < 20 * board.timeout
         assert len(record) == 1 and not board.online
     finally:
         os.kill(board.server.process.pid, signal.SIGCONT)
