@@ -17,6 +17,7 @@ from pynet_cvae.numerics import NonFiniteLossError
 
 from . import distributed_worker as worker
 from .servers import free_port
+from .terminals import run_in_terminal
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -192,3 +193,61 @@ def test_non_finite_losses_in_a_distributed_run(group_of_one):
     assert all(torch.isfinite(parameter).all() for parameter in interface.model.parameters())
     with pytest.raises(NonFiniteLossError, match="batch 2 \\(of 6\\)"):
         _poisoned_interface({2}).training(manager, nb_epochs=1, with_validation=False)
+
+
+# ---------------------------------------------------------------- pynet-cvae train
+# The command's defaults (conditional recipe, progress bar in a terminal) with its
+# schedules and early stopping (which ends the fold after epoch 7), on 106 training
+# digits (an even number: no sample is repeated to even out the processes' shares).
+TRAIN_DEFAULTS = ["--sample-size", "0.1", "--folds", "4", "--epochs", "12",
+                  "--kl-warmup", "3", "--temperature-end", "0.5", "--temperature-epochs", "4",
+                  "--early-stopping", "1"]
+
+
+def _train_in_terminal(tmp_path, name, processes, batch_size):
+    """Run the train command through tests.train_worker in a terminal; return what it
+    printed and each process's records."""
+    records = tmp_path / name / "records"
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc_per_node={processes}"] if processes > 1 else [sys.executable]
+    command = launcher + ["-m", "tests.train_worker", str(records), "--", "train",
+                          "--output", str(tmp_path / name / "run"), "--batch-size",
+                          str(batch_size), *TRAIN_DEFAULTS]
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in LAUNCH_VARIABLES}
+    environment["OMP_NUM_THREADS"] = "1"
+    status, shown = run_in_terminal(command, cwd=REPOSITORY, env=environment)
+    assert status == 0, shown[-4000:]
+    return shown, [torch.load(records / f"rank{rank}.pt", weights_only=True)
+                   for rank in range(processes)]
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+def test_the_train_command_under_torchrun_with_its_defaults_equals_one_process(tmp_path):
+    shown, (first, second) = _train_in_terminal(tmp_path, "two", processes=2, batch_size=8)
+    _, (alone,) = _train_in_terminal(tmp_path, "one", processes=1, batch_size=16)
+    assert "it/s" in shown and shown.count("Trained the CVAE") == 1  # rank 0's bar, summary
+    assert "stopped early" in shown
+    samples = first["train_samples"]
+    assert samples == 106 and second["train_samples"] == alone["train_samples"] == samples
+    epochs = [record["epoch"] for record in alone["epochs"]]
+    assert 1 < len(epochs) < 12  # early stopping ended the fold, on every process alike
+    assert [record["epoch"] for record in first["epochs"]] == epochs
+    assert [record["epoch"] for record in second["epochs"]] == epochs
+    for mine, theirs, reference in zip(first["epochs"], second["epochs"], alone["epochs"]):
+        epoch = reference["epoch"]
+        # the ranks' rows are disjoint and cover the training set
+        assert len(reference["rows"]) == len(set(reference["rows"])) == samples
+        assert not set(mine["rows"]) & set(theirs["rows"]), epoch
+        assert sorted(mine["rows"] + theirs["rows"]) == sorted(reference["rows"]), epoch
+        # the schedules set the same values everywhere
+        assert mine["kl_weight"] == theirs["kl_weight"] == reference["kl_weight"] == \
+            min(1.0, (epoch + 1) / 4)
+        assert mine["temperature"] == theirs["temperature"] == reference["temperature"]
+        assert mine["val_loss"] == theirs["val_loss"]
+        assert mine["val_loss"] == pytest.approx(reference["val_loss"], rel=1e-5)
+        for name, value in reference["weights"].items():
+            assert torch.equal(mine["weights"][name], theirs["weights"][name]), (epoch, name)
+            torch.testing.assert_close(mine["weights"][name], value, rtol=1e-4, atol=1e-5)
+    assert alone["epochs"][-1]["temperature"] < alone["epochs"][0]["temperature"]
