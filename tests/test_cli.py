@@ -162,3 +162,17 @@ def test_the_console_script_runs(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "sample grid:" in result.stdout
+
+
+def test_one_fold_trains_on_every_image_and_reports_no_validation(tmp_path, capsys):
+    output = tmp_path / "run"
+    assert main(["train", "--output", str(output), "--epochs", "1", "--folds", "1",
+                 "--sample-size", "0.15", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "final validation: none (--folds 1: every image trains)" in printed
+    assert not (output / "validation.json").exists()
+    assert main(["train", "--output", str(tmp_path / "other"), "--folds", "1",
+                 "--early-stopping", "2", "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert "--early-stopping watches the validation loss: it needs --folds 2" in error
+    assert error.count("\n") == 1

@@ -13,6 +13,7 @@ import torch
 
 from pynet_cvae.checkpoint import (CheckpointWriteError, UnsafeCheckpointError,
                                    list_checkpoints, load_checkpoint, save_checkpoint)
+from pynet_cvae.checkpointing import best_checkpoint
 from pynet_cvae.cli import main
 from pynet_cvae.commands import COMMAND_MODULES
 from pynet_cvae.datasets import DataManager
@@ -47,6 +48,24 @@ def test_keep_last_bounds_the_checkpoints_on_disk(manager, tmp_path):
     with pytest.raises(ValueError, match="keep_last must be an integer >= 1, got 0"):
         make_interface().training(manager, nb_epochs=1, checkpointdir=str(tmp_path),
                                   keep_last=0)
+
+
+def test_keep_best_also_keeps_the_checkpoint_of_lowest_validation_loss(manager, tmp_path):
+    # gradient ascent: every epoch raises the loss, so epoch 0 stays the best one
+    ascending = dict(learning_rate=0.05, maximize=True)
+    kept = {}
+    for keep_best in (False, True):
+        folder = tmp_path / str(keep_best)
+        interface = make_interface(**ascending)
+        _, validation = interface.training(manager, nb_epochs=5, checkpointdir=str(folder),
+                                           keep_last=2, keep_best=keep_best)
+        losses = validation["loss"][1]
+        assert losses == sorted(losses)
+        kept[keep_best] = [epoch for _, epoch, _ in list_checkpoints(str(folder))]
+        if keep_best:
+            assert best_checkpoint(str(folder), validation) == str(
+                folder / "model_0_epoch_0.pth")
+    assert kept == {False: [3, 4], True: [0, 3, 4]}
 
 
 class Wide(torch.nn.Module):
