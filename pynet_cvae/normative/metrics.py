@@ -1,0 +1,122 @@
+"""How good a normative model is: lesion detection, site removal, age kept.
+
+- :func:`voxel_auroc`: how well ``|z|`` separates lesion voxels from the other brain
+  voxels, pooled over the lesioned subjects;
+- :func:`subject_auroc`: how well the subject deviation score separates patients
+  from healthy subjects;
+- :func:`site_prediction_accuracy`: the cross-validated accuracy of a linear
+  classifier predicting the site from images (principal components of the masked
+  voxels, then multinomial logistic regression), with its chance level (the most
+  frequent site's share): near chance after a good harmonisation;
+- :func:`age_prediction_r2`: the cross-validated R^2 of a ridge regression of age on
+  the same features: it must stay high after harmonisation (age is biology, not site).
+
+Cross-validation folds are stratified (by site) and seeded.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["voxel_auroc", "subject_auroc", "site_prediction_accuracy", "age_prediction_r2"]
+
+#: Principal components the site and age predictors use (at most).
+COMPONENTS = 20
+
+
+def _auroc(scores: np.ndarray, labels: np.ndarray, what: str) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(labels, dtype=bool).reshape(-1)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(labels) != len(scores):
+        raise ValueError(f"{len(scores)} {what} scores but {len(labels)} labels")
+    if labels.all() or not labels.any():
+        raise ValueError(f"the {what} AUROC needs both positive and negative {what}s: got "
+                         f"{int(labels.sum())} positive of {len(labels)}")
+    return float(roc_auc_score(labels, scores))
+
+
+def voxel_auroc(z: np.ndarray, lesions: np.ndarray) -> float:
+    """The AUROC of ``|z|`` for lesion voxels among brain voxels.
+
+    Parameters
+    ----------
+    z : numpy.ndarray
+        ``(subjects, voxels)`` z-scores of lesioned subjects, inside the brain mask.
+    lesions : numpy.ndarray
+        Booleans of the same shape: the lesion voxels.
+    """
+    z, lesions = np.asarray(z), np.asarray(lesions, dtype=bool)
+    if z.shape != lesions.shape:
+        raise ValueError(f"z-scores of shape {z.shape} but lesion masks of shape "
+                         f"{lesions.shape}: expected one mask value per z-score")
+    return _auroc(np.abs(z), lesions, "voxel")
+
+
+def subject_auroc(scores: np.ndarray, patients: np.ndarray) -> float:
+    """The AUROC of subject deviation scores for patients (True) among controls."""
+    return _auroc(scores, patients, "subject")
+
+
+def _reduction(subjects: int):
+    """Standardised voxels, then their principal components."""
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    components = min(COMPONENTS, subjects // 2)
+    return make_pipeline(StandardScaler(), PCA(n_components=components, svd_solver="full"))
+
+
+def _folds(labels: np.ndarray, folds: int, seed: int):
+    from sklearn.model_selection import StratifiedKFold
+
+    counts = np.unique(labels, return_counts=True)[1]
+    if counts.min() < folds:
+        raise ValueError(f"a site has {counts.min()} subjects for {folds}-fold "
+                         "cross-validation: expected at least one per fold")
+    return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+
+
+def site_prediction_accuracy(images: np.ndarray, sites: Sequence, folds: int = 5,
+                             seed: int = 0) -> Tuple[float, float]:
+    """Cross-validated accuracy of predicting ``sites`` from ``images`` ``(n, voxels)``.
+
+    Returns
+    -------
+    (float, float)
+        The accuracy and the chance level (the most frequent site's share).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    sites = np.asarray(sites).astype(str)
+    if len(np.unique(sites)) < 2:
+        raise ValueError("predicting the site needs at least two sites")
+    model = _reduction(len(images))
+    model.steps.append(("classifier", LogisticRegression(max_iter=2000)))
+    accuracy = cross_val_score(model, np.asarray(images, dtype=np.float64), sites,
+                               cv=_folds(sites, folds, seed)).mean()
+    chance = np.unique(sites, return_counts=True)[1].max() / len(sites)
+    return float(accuracy), float(chance)
+
+
+def age_prediction_r2(images: np.ndarray, ages: Sequence[float], sites: Sequence,
+                      folds: int = 5, seed: int = 0) -> float:
+    """Cross-validated R^2 of a ridge regression of ``ages`` on ``images`` (folds
+    stratified by ``sites``)."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import cross_val_predict
+
+    ages = np.asarray(ages, dtype=np.float64)
+    model = _reduction(len(images))
+    model.steps.append(("regression", RidgeCV(alphas=np.logspace(-3, 3, 13))))
+    sites = np.asarray(sites).astype(str)
+    splits = list(_folds(sites, folds, seed).split(np.zeros(len(sites)), sites))
+    predicted = cross_val_predict(model, np.asarray(images, dtype=np.float64), ages,
+                                  cv=splits)
+    return float(r2_score(ages, predicted))
