@@ -14,12 +14,13 @@ the fraction of the voxel the tissue fills). nilearn is needed
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Sequence, Tuple, Union
 
 import numpy as np
 
-from .resampling import Grid, grid_with_voxel_size, resample
+from .resampling import Grid, check_voxel_size, grid_with_voxel_size, resample
 
 __all__ = ["BrainTemplate", "load_mni152"]
 
@@ -92,6 +93,9 @@ def _lateral_ventricles(csf: np.ndarray, inside: np.ndarray, affine: np.ndarray)
 def load_mni152(voxel_size: Union[float, Sequence[float]] = 4.0) -> BrainTemplate:
     """The MNI152 template's tissue maps on a grid of ``voxel_size`` mm.
 
+    The last few templates made are kept (their maps are read-only), so a second
+    call with the same voxel size costs nothing.
+
     Parameters
     ----------
     voxel_size : float or sequence of float
@@ -101,6 +105,11 @@ def load_mni152(voxel_size: Union[float, Sequence[float]] = 4.0) -> BrainTemplat
     -------
     BrainTemplate
     """
+    return _load_mni152(check_voxel_size(voxel_size))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_mni152(voxel_size: Tuple[float, float, float]) -> BrainTemplate:
     t1, grey, white = _nilearn_images()
     affine = t1.affine
     t1_data = np.asarray(t1.get_fdata(dtype=np.float32))
@@ -113,4 +122,6 @@ def load_mni152(voxel_size: Union[float, Sequence[float]] = 4.0) -> BrainTemplat
     grid = grid_with_voxel_size(t1.shape, affine, voxel_size)
     maps = [np.clip(resample(data, affine, grid), 0.0, 1.0)
             for data in (t1_data, grey_data, white_data, csf, ventricles)]
+    for data in maps:
+        data.flags.writeable = False
     return BrainTemplate(grid, *maps)

@@ -61,14 +61,51 @@ def subject_auroc(scores: np.ndarray, patients: np.ndarray) -> float:
     return _auroc(scores, patients, "subject")
 
 
-def _reduction(subjects: int):
-    """Standardised voxels, then their principal components."""
-    from sklearn.decomposition import PCA
+class _GramPCA:
+    """Principal components of few subjects with many voxels, through the subjects'
+    Gram matrix (``n x n``) rather than a decomposition of the ``n x voxels`` data."""
+
+    def __init__(self, n_components: int = COMPONENTS):
+        self.n_components = n_components
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"n_components": self.n_components}
+
+    def set_params(self, **parameters) -> "_GramPCA":
+        self.n_components = parameters.get("n_components", self.n_components)
+        return self
+
+    def fit(self, values: np.ndarray, target=None) -> "_GramPCA":
+        values = np.asarray(values, dtype=np.float64)
+        self.mean_ = values.mean(axis=0)
+        centred = values - self.mean_
+        eigenvalues, eigenvectors = np.linalg.eigh(centred @ centred.T)
+        count = min(self.n_components, len(values) - 1)
+        order = np.argsort(eigenvalues)[::-1][:count]
+        scale = np.sqrt(np.maximum(eigenvalues[order], 1e-12))
+        self.components_ = (eigenvectors[:, order].T @ centred) / scale[:, None]
+        return self
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (np.asarray(values, dtype=np.float64) - self.mean_) @ self.components_.T
+
+    def fit_transform(self, values: np.ndarray, target=None) -> np.ndarray:
+        return self.fit(values).transform(values)
+
+
+def _pipeline(final):
+    """Standardised voxels, their principal components, then ``final``."""
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    components = min(COMPONENTS, subjects // 2)
-    return make_pipeline(StandardScaler(), PCA(n_components=components, svd_solver="full"))
+    return make_pipeline(StandardScaler(), _GramPCA(COMPONENTS), final)
+
+
+def _one_thread():
+    """Problems this small only lose time to BLAS threads."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _folds(labels: np.ndarray, folds: int, seed: int):
@@ -96,10 +133,10 @@ def site_prediction_accuracy(images: np.ndarray, sites: Sequence, folds: int = 5
     sites = np.asarray(sites).astype(str)
     if len(np.unique(sites)) < 2:
         raise ValueError("predicting the site needs at least two sites")
-    model = _reduction(len(images))
-    model.steps.append(("classifier", LogisticRegression(max_iter=2000)))
-    accuracy = cross_val_score(model, np.asarray(images, dtype=np.float64), sites,
-                               cv=_folds(sites, folds, seed)).mean()
+    with _one_thread():
+        accuracy = cross_val_score(_pipeline(LogisticRegression(max_iter=2000)),
+                                   np.asarray(images, dtype=np.float64), sites,
+                                   cv=_folds(sites, folds, seed)).mean()
     chance = np.unique(sites, return_counts=True)[1].max() / len(sites)
     return float(accuracy), float(chance)
 
@@ -113,10 +150,9 @@ def age_prediction_r2(images: np.ndarray, ages: Sequence[float], sites: Sequence
     from sklearn.model_selection import cross_val_predict
 
     ages = np.asarray(ages, dtype=np.float64)
-    model = _reduction(len(images))
-    model.steps.append(("regression", RidgeCV(alphas=np.logspace(-3, 3, 13))))
     sites = np.asarray(sites).astype(str)
     splits = list(_folds(sites, folds, seed).split(np.zeros(len(sites)), sites))
-    predicted = cross_val_predict(model, np.asarray(images, dtype=np.float64), ages,
-                                  cv=splits)
+    with _one_thread():
+        predicted = cross_val_predict(_pipeline(RidgeCV(alphas=np.logspace(-3, 3, 13))),
+                                      np.asarray(images, dtype=np.float64), ages, cv=splits)
     return float(r2_score(ages, predicted))
