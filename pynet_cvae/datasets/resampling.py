@@ -76,8 +76,11 @@ def voxel_sizes(affine: np.ndarray) -> Tuple[float, float, float]:
 
 def check_voxel_size(voxel_size: Union[float, Sequence[float]]) -> Tuple[float, float, float]:
     """``voxel_size`` (one number or three) as three positive millimetre sizes."""
-    sizes = np.broadcast_to(np.asarray(voxel_size, dtype=np.float64), (3,)) \
-        if np.ndim(voxel_size) == 0 else np.asarray(voxel_size, dtype=np.float64)
+    try:
+        sizes = np.asarray(voxel_size, dtype=np.float64)
+    except (TypeError, ValueError):
+        sizes = np.array([np.nan])
+    sizes = np.broadcast_to(sizes, (3,)) if sizes.ndim == 0 else sizes
     if sizes.shape != (3,) or not np.isfinite(sizes).all() or (sizes <= 0).any():
         raise ValueError(f"voxel_size {voxel_size!r} is invalid: expected one size in mm > 0 "
                          "or three of them")

@@ -25,6 +25,7 @@ and the metrics.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,8 @@ from .data import NormativeData
 from .metrics import age_prediction_r2, site_prediction_accuracy, subject_auroc, voxel_auroc
 from .protocol import NormativeModel, harmonise
 from .scoring import Calibration, deviation_scores, exceedance_fraction, residuals
+
+logger = logging.getLogger("pynet_cvae")
 
 __all__ = ["NormativeResult", "run_normative", "write_outputs", "SPLITS"]
 
@@ -111,18 +114,22 @@ def _site_and_age(model, data, rows, site_column, age_column, reference_site,
                   batch_size, seed) -> Dict[str, Optional[float]]:
     table = data.table.iloc[rows]
     sites = table[site_column].astype(str).to_numpy()
-    if len(np.unique(sites)) < 2:
+    counts = np.unique(sites, return_counts=True)[1]
+    folds = min(5, int(counts.min()))
+    if len(counts) < 2 or folds < 2:
+        logger.warning("site and age measures skipped: %d held-out healthy subjects in %d "
+                       "sites (expected two sites of at least two)", len(sites), len(counts))
         return {}
     raw = data.masked(data.rows(rows)[:])
     harmonised = _harmonised(model, data, rows, reference_site, site_column, batch_size)
     ages = table[age_column].to_numpy(dtype=np.float64)
-    accuracy, chance = site_prediction_accuracy(raw, sites, seed=seed)
+    accuracy, chance = site_prediction_accuracy(raw, sites, folds, seed)
     return {"site_chance": chance, "site_accuracy": accuracy,
-            "site_accuracy_harmonised": site_prediction_accuracy(harmonised, sites,
-                                                                 seed=seed)[0],
-            "age_r2": age_prediction_r2(raw, ages, sites, seed=seed),
-            "age_r2_harmonised": age_prediction_r2(harmonised, ages, sites, seed=seed),
-            "reference_site": str(reference_site)}
+            "site_accuracy_harmonised": site_prediction_accuracy(harmonised, sites, folds,
+                                                                 seed)[0],
+            "age_r2": age_prediction_r2(raw, ages, sites, folds, seed),
+            "age_r2_harmonised": age_prediction_r2(harmonised, ages, sites, folds, seed),
+            "reference_site": str(reference_site), "site_folds": folds}
 
 
 def run_normative(model: NormativeModel, data: NormativeData, split_column: str = "split",

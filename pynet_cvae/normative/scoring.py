@@ -69,7 +69,7 @@ class Calibration:
         """Learn each voxel's mean and standard deviation (``ddof=1``) of ``residual``
         ``(n, voxels)``, for every group of ``groups`` (one label per row) or all rows."""
         residual = np.asarray(residual, dtype=np.float64)
-        labels = np.zeros(len(residual), dtype=int) if groups is None else np.asarray(groups)
+        labels = _labels(len(residual), groups)
         if residual.ndim != 2 or len(labels) != len(residual):
             raise ValueError(f"residuals of shape {residual.shape} with {len(labels)} group "
                              "labels: expected (subjects, voxels) and one label per subject")
@@ -94,7 +94,7 @@ class Calibration:
         residual = np.asarray(residual, dtype=np.float64)
         if self.grouped and groups is None:
             raise ValueError("this calibration is per group: expected groups")
-        labels = np.zeros(len(residual), dtype=int) if not self.grouped else np.asarray(groups)
+        labels = _labels(len(residual), groups if self.grouped else None)
         z = np.empty(residual.shape, dtype=np.float32)
         for label in np.unique(labels):
             if label not in self.offsets:
@@ -118,6 +118,14 @@ class Calibration:
         # Both tails through the survival function, so that large |t| keep their precision.
         upper = stats.norm.isf(stats.t.sf(np.abs(t), count - 1))
         return np.sign(t) * upper
+
+
+def _labels(count: int, groups: Optional[Sequence]) -> np.ndarray:
+    """Group labels as Python objects (one group 0 without groups)."""
+    if groups is None:
+        return np.zeros(count, dtype=object)
+    return np.array([value.item() if isinstance(value, np.generic) else value
+                     for value in groups], dtype=object)
 
 
 def deviation_scores(z: np.ndarray, top_fraction: float = 0.01) -> np.ndarray:
