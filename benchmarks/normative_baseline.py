@@ -16,7 +16,8 @@ child's ``ru_maxrss``) is its own:
   :class:`~pynet_cvae.normative.baseline.MassUnivariateModel` (fit, calibration,
   scoring, site and age predictors) and :func:`~pynet_cvae.normative.evaluation.write_outputs`.
 
-It prints the volume size, each phase's wall time and peak memory, the baseline's
+It prints the volume size, each phase's wall time (of the phase), processor time (of
+the child, imports included: the honest figure on a shared machine) and peak memory, the baseline's
 metrics (the numbers the CVAE is compared with), and the ratio of generation time to
 subjects.
 """
@@ -65,7 +66,9 @@ def _baseline(folder: str, subjects: int, voxel_size: float, seed: int) -> dict:
 def _child(phase: str, arguments: argparse.Namespace) -> None:
     run = {"generate": _generate, "baseline": _baseline}[phase]
     report = run(arguments.folder, arguments.subjects, arguments.voxel_size, arguments.seed)
-    report["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    report["peak_mib"] = usage.ru_maxrss / 1024
+    report["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # imports included
     print(json.dumps(report))
 
 
@@ -97,9 +100,10 @@ def main() -> None:
     shape = generated["shape"]
     print(f"cohort: {shape[0]} subjects of {' x '.join(map(str, shape[2:]))} voxels "
           f"({arguments.voxel_size:g} mm), {generated['bytes'] / 2 ** 20:.1f} MiB of images")
-    print(f"{'phase':<10} {'wall s':>8} {'peak MiB':>9}")
+    print(f"{'phase':<10} {'wall s':>8} {'cpu s':>8} {'peak MiB':>9}")
     for name, report in (("generate", generated), ("baseline", baseline)):
-        print(f"{name:<10} {report['seconds']:>8.1f} {report['peak_mib']:>9.0f}")
+        print(f"{name:<10} {report['seconds']:>8.1f} {report['cpu_seconds']:>8.1f} "
+              f"{report['peak_mib']:>9.0f}")
     print(f"generation: {generated['seconds'] / shape[0] * 1000:.0f} ms per subject")
     print("baseline metrics:")
     for name, value in baseline["metrics"].items():

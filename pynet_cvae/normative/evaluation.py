@@ -29,7 +29,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import pandas as pd
@@ -87,27 +87,31 @@ def _split_masks(table: pd.DataFrame, column: str) -> Dict[str, np.ndarray]:
     return masks
 
 
-def _residuals(model: NormativeModel, data: NormativeData, rows: np.ndarray,
-               batch_size: int) -> np.ndarray:
+def _per_batch(data: NormativeData, rows: np.ndarray, batch_size: int,
+               compute: Callable[[np.ndarray, pd.DataFrame], np.ndarray]) -> np.ndarray:
+    """``compute(images, covariates)`` (masked values) for ``rows``, a batch at a time."""
     subset, covariates = data.rows(rows), data.covariates(rows)
     result = np.empty((len(subset), data.images.shape[1] * data.voxels), dtype=np.float32)
     for where, images in subset.batches(batch_size):
-        expected = model.predict(covariates.iloc[where].reset_index(drop=True), images)
+        result[where] = compute(images, covariates.iloc[where].reset_index(drop=True))
+    return result
+
+
+def _residuals(model: NormativeModel, data: NormativeData, rows: np.ndarray,
+               batch_size: int) -> np.ndarray:
+    def compute(images, covariates):
+        expected = model.predict(covariates, images)
         spread = None if expected.spread is None else data.masked(
             np.broadcast_to(expected.spread, expected.mean.shape))
-        result[where] = residuals(data.masked(images), data.masked(expected.mean), spread)
-    return result
+        return residuals(data.masked(images), data.masked(expected.mean), spread)
+
+    return _per_batch(data, rows, batch_size, compute)
 
 
 def _harmonised(model: NormativeModel, data: NormativeData, rows: np.ndarray,
                 reference_site: Any, site_column: str, batch_size: int) -> np.ndarray:
-    subset, covariates = data.rows(rows), data.covariates(rows)
-    result = np.empty((len(subset), data.images.shape[1] * data.voxels), dtype=np.float32)
-    for where, images in subset.batches(batch_size):
-        result[where] = data.masked(harmonise(
-            model, images, covariates.iloc[where].reset_index(drop=True), reference_site,
-            site_column))
-    return result
+    return _per_batch(data, rows, batch_size, lambda images, covariates: data.masked(
+        harmonise(model, images, covariates, reference_site, site_column)))
 
 
 def _site_and_age(model, data, rows, site_column, age_column, reference_site,
