@@ -14,7 +14,9 @@ child's ``ru_maxrss``) is its own:
   its mask);
 - ``baseline``: :func:`~pynet_cvae.normative.evaluation.run_normative` with the
   :class:`~pynet_cvae.normative.baseline.MassUnivariateModel` (fit, calibration,
-  scoring, site and age predictors) and :func:`~pynet_cvae.normative.evaluation.write_outputs`.
+  scoring, site and age predictors) and :func:`~pynet_cvae.normative.evaluation.write_outputs`
+  (timed), then the counterfactual ageing of the healthy test subjects
+  (:func:`~pynet_cvae.normative.ageing.check_counterfactual_ageing`, not timed).
 
 It prints the volume size, each phase's wall time (of the phase), processor time (of
 the child, imports included: the honest figure on a shared machine) and peak memory, the baseline's
@@ -50,17 +52,24 @@ def _generate(folder: str, subjects: int, voxel_size: float, seed: int) -> dict:
 
 def _baseline(folder: str, subjects: int, voxel_size: float, seed: int) -> dict:
     from pynet_cvae.datasets.cohort import fetch_synthetic_cohort
-    from pynet_cvae.normative import MassUnivariateModel, NormativeData, run_normative, \
-        write_outputs
+    from pynet_cvae.normative import MassUnivariateModel, NormativeData, \
+        check_counterfactual_ageing, run_normative, write_outputs
 
     item = fetch_synthetic_cohort(folder, n_subjects=subjects, voxel_size=voxel_size,
                                   seed=seed)
     started = time.perf_counter()
     data = NormativeData.from_item(item)
-    result = run_normative(MassUnivariateModel(), data, lesion_column="lesion_mask",
-                           group_column="group")
+    model = MassUnivariateModel()
+    result = run_normative(model, data, lesion_column="lesion_mask", group_column="group")
     write_outputs(result, data, os.path.join(folder, "baseline"))
-    return {"seconds": time.perf_counter() - started, "metrics": result.metrics}
+    seconds = time.perf_counter() - started
+    table = data.table
+    controls = (table["split"] == "test") & (table["group"] == "control")
+    ageing = check_counterfactual_ageing(model, data, item.directory,
+                                         table.index[controls].to_numpy())
+    metrics = dict(result.metrics, ageing_correlation=ageing.correlation,
+                   ageing_correlation_lowest=float(ageing.correlations.min()))
+    return {"seconds": seconds, "metrics": metrics}
 
 
 def _child(phase: str, arguments: argparse.Namespace) -> None:

@@ -12,7 +12,8 @@ standard baseline, one regression per voxel
 z-scores on held-out healthy subjects, and measure how well it finds the lesions and
 removes the sites (:func:`~pynet_cvae.normative.evaluation.run_normative`). Any model
 that gives an expected image per subject plugs into the same scoring
-(:mod:`~pynet_cvae.normative.protocol`). Everything runs offline in well under a minute.
+(:mod:`~pynet_cvae.normative.protocol`), which also gives counterfactuals: a subject
+at other ages. Everything runs offline in about a minute.
 """
 
 # %%
@@ -34,8 +35,9 @@ import pandas as pd
 
 from pynet_cvae.datasets import fetch_synthetic_cohort
 from pynet_cvae.datasets.cohort import measure_ventricle_volume, ventricle_volume_curve
-from pynet_cvae.normative import MassUnivariateModel, NormativeData, run_normative
-from pynet_cvae.normative.figures import plot_orthogonal
+from pynet_cvae.normative import MassUnivariateModel, NormativeData, \
+    check_counterfactual_ageing, counterfactual, run_normative
+from pynet_cvae.normative.figures import plot_orthogonal, plot_slice_series
 
 workdir = tempfile.mkdtemp(prefix="pynet_cvae_normative_")
 cohort = fetch_synthetic_cohort(workdir, n_subjects=240, voxel_size=4.0, seed=0)
@@ -90,8 +92,8 @@ print("correlation of measured and true volumes:",
 # the training subjects; residual spread per voxel and site; z-scores standardised
 # voxel by voxel on the calibration subjects.
 
-result = run_normative(MassUnivariateModel(), data, lesion_column="lesion_mask",
-                       group_column="group")
+model = MassUnivariateModel()
+result = run_normative(model, data, lesion_column="lesion_mask", group_column="group")
 for name in ("calibration_fraction", "voxel_auroc", "subject_auroc", "site_chance",
              "site_accuracy", "site_accuracy_harmonised", "age_r2", "age_r2_harmonised"):
     print(f"{name:<26} {result.metrics[name]:.3f}")
@@ -141,3 +143,41 @@ for group, frame in scores[scores["split"] == "test"].groupby("group"):
 right.set_xlabel("subject deviation score")
 right.legend(fontsize=8)
 fig.tight_layout()
+
+# %%
+# Counterfactual ageing
+# ---------------------
+#
+# The protocol's :func:`~pynet_cvae.normative.protocol.counterfactual` shows a
+# subject at other ages: the model's expected image at the requested age plus what
+# the model does not explain of this subject (its residual at its true age). The
+# same axial slice of one healthy test subject at four ages:
+
+row = int(result.rows[healthy])
+subject = data.rows([row])[:]
+shown = (25, 45, 65, 85)
+series = [counterfactual(model, data.covariates([row]), {"age": age}, subject)[0, 0]
+          for age in shown]
+plot_slice_series(series, affine, [f"{age} years" for age in shown], backgrounds=series,
+                  threshold=np.inf, point=(0, -18, 16))
+
+# %%
+# The ventricles measured on such counterfactuals (ten healthy test subjects, every
+# five years; left axis) against the law's curve (right axis)
+# (:func:`~pynet_cvae.normative.ageing.check_counterfactual_ageing`). The measure,
+# an intensity threshold, and the law, fractions of the template's ventricles, have
+# their own scales: the shape is what must match.
+
+test_controls = result.rows[healthy_test][:10]
+check = check_counterfactual_ageing(model, data, cohort.directory, test_controls)
+fig, axis = plt.subplots(figsize=(5.5, 3.5))
+for volumes in check.measured_ml:
+    axis.plot(check.ages, volumes, color="tab:blue", alpha=0.4, lw=1)
+axis.set_xlabel("requested age (years)")
+axis.set_ylabel("measured on counterfactuals (ml)", color="tab:blue")
+law_axis = axis.twinx()
+law_axis.plot(check.ages, check.law_ml, color="black", lw=2)
+law_axis.set_ylabel("the law (ml)")
+fig.tight_layout()
+print(f"correlation with the law: {check.correlation:.3f} (subjects: "
+      f"{check.correlations.min():.3f} to {check.correlations.max():.3f})")

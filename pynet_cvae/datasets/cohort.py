@@ -303,6 +303,24 @@ def ventricle_volume_curve(ages, sex: str = "F", voxel_size: float = 4.0,
     The template is aged by ``law`` (no individual size or deformation) and its
     ventricle fraction map summed, which is how ``ground_truth.tsv`` measures each
     subject.
+
+    Parameters
+    ----------
+    ages : float or sequence of float
+        The ages.
+    sex : {"F", "M"}
+        The sex (it scales the brain's size).
+    voxel_size : float
+        The grid's voxel size (mm): that of the cohort.
+    law : AgeingLaw, optional
+        The cohort's law (default :class:`~pynet_cvae.datasets.cohort_laws.AgeingLaw`).
+    template : BrainTemplate, optional
+        The template on the grid (default :func:`~pynet_cvae.datasets.brain_template.load_mni152`).
+
+    Returns
+    -------
+    numpy.ndarray
+        One volume (ml) per age.
     """
     law = law or AgeingLaw()
     plain = AgeingLaw(**{**law.as_dict(), "size_jitter": 0.0, "deformation_mm": 0.0})

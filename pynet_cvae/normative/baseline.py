@@ -59,7 +59,18 @@ class MassUnivariateModel:
         self.image_shape: tuple = ()
 
     def design(self, covariates: pd.DataFrame) -> np.ndarray:
-        """The design matrix: an intercept and the coded covariates."""
+        """The design matrix: an intercept and the coded covariates.
+
+        Parameters
+        ----------
+        covariates : pandas.DataFrame
+            One row per subject.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(N, parameters)`` float64.
+        """
         coded = self.coding.transform(covariates)
         return np.concatenate([np.ones((len(coded), 1)), coded], axis=1)
 
@@ -70,7 +81,20 @@ class MassUnivariateModel:
             yield slice(start, stop), batch.reshape(len(batch), -1)
 
     def fit(self, images: Any, covariates: pd.DataFrame) -> "MassUnivariateModel":
-        """Fit every voxel on the training ``images`` ``(N, C, X, Y, Z)``."""
+        """Fit every voxel on the training images.
+
+        Parameters
+        ----------
+        images : array-like
+            ``(N, C, X, Y, Z)`` healthy training images, read a batch of rows at a time.
+        covariates : pandas.DataFrame
+            One row per image.
+
+        Returns
+        -------
+        MassUnivariateModel
+            Itself, fitted.
+        """
         if len(images) != len(covariates):
             raise ValueError(f"{len(images)} images but {len(covariates)} rows of "
                              "covariates: expected one row per image")
@@ -103,8 +127,20 @@ class MassUnivariateModel:
         return covariates[self.spread_by].astype(str).to_numpy().astype(object)
 
     def predict(self, covariates: pd.DataFrame, images: Optional[Any] = None) -> Expectation:
-        """The expected images and spreads of subjects with these covariates (the
-        images are not needed: this is a population model)."""
+        """The expected images and spreads of subjects with these covariates.
+
+        Parameters
+        ----------
+        covariates : pandas.DataFrame
+            One row per subject.
+        images : array-like, optional
+            Ignored: this is a population model.
+
+        Returns
+        -------
+        Expectation
+            ``mean`` and ``spread`` of shape ``(N, C, X, Y, Z)``.
+        """
         if self.coefficients is None:
             raise RuntimeError("MassUnivariateModel.predict before fit")
         shape = (len(covariates),) + self.image_shape

@@ -63,7 +63,18 @@ class CovariateCoding:
         check_covariates(table, self.columns, self.categorical, where="the covariates")
 
     def fit(self, table: pd.DataFrame) -> "CovariateCoding":
-        """Learn the scales, spline knots and levels on ``table`` (the training rows)."""
+        """Learn the scales, spline knots and levels on the training rows.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            The training subjects' covariates.
+
+        Returns
+        -------
+        CovariateCoding
+            Itself.
+        """
         self._check(table)
         for column in self.continuous:
             values = table[column].to_numpy(dtype=np.float64)
@@ -89,7 +100,18 @@ class CovariateCoding:
         return np.searchsorted(np.array(levels), values)
 
     def transform(self, table: pd.DataFrame) -> np.ndarray:
-        """The ``(N, features)`` float64 matrix of ``table``'s covariates."""
+        """The covariates as numbers.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            One row per subject, with every coded column.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(N, features)`` float64.
+        """
         if (self.categorical and not self.levels) or (self.continuous and not self.means):
             raise RuntimeError("CovariateCoding.transform before fit: fit it on the "
                                "training table first")
@@ -110,8 +132,20 @@ class CovariateCoding:
         return np.concatenate(blocks, axis=1)
 
     def with_values(self, table: pd.DataFrame, **values: Any) -> pd.DataFrame:
-        """A copy of ``table`` with covariates set (``age=75``, ``site="site1"``); a
-        value may be a scalar or one per row."""
+        """A copy of ``table`` with covariates set, after checking the new values.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            The subjects' covariates.
+        **values
+            New values by column (``age=75``, ``site="site1"``): a scalar or one per
+            row.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         unknown = sorted(set(values) - set(self.columns))
         if unknown:
             raise ValueError(f"covariates {unknown} are not coded: expected some of "

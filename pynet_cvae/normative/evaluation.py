@@ -232,8 +232,24 @@ def write_outputs(result: NormativeResult, data: NormativeData, output_dir: Any,
     """Write ``zmaps/<name>_zmap.nii.gz`` per scored subject, ``scores.tsv`` and
     ``metrics.json`` in ``output_dir``; return their paths.
 
-    ``space="native"`` resamples the z-maps onto each subject's source image grid
-    (data converted with a ``voxel_size``).
+    Parameters
+    ----------
+    result : NormativeResult
+        What :func:`run_normative` found.
+    data : NormativeData
+        The data it scored (its mask and NIfTI reference).
+    output_dir : str or path-like
+        The output folder (created if needed).
+    space : {"data", "native"}
+        ``"native"`` resamples the z-maps onto each subject's source image grid
+        (data converted with a ``voxel_size``).
+    batch_size : int
+        z-maps written at a time.
+
+    Returns
+    -------
+    dict
+        ``zmaps`` (the list of written images), ``scores`` and ``metrics`` paths.
     """
     if data.reference is None:
         raise ValueError("writing z-maps needs the data's NIfTI reference")

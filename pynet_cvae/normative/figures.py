@@ -54,12 +54,24 @@ def _slice(volume: np.ndarray, affine: np.ndarray, plane: str, point) -> Tuple[n
     return section.T, extent
 
 
+def _grey_range(images: Sequence[Optional[np.ndarray]]) -> Optional[Tuple[float, float]]:
+    """One grey scale for brain images (0.5th to 99.5th percentile), so that slices and
+    panels compare."""
+    values = [np.asarray(image)[np.isfinite(image)] for image in images if image is not None]
+    values = np.concatenate([value.ravel() for value in values]) if values else np.array([])
+    if not values.size:
+        return None
+    low, high = np.percentile(values, [0.5, 99.5])
+    return float(low), float(high if high > low else low + 1.0)
+
+
 def _draw(axis, plane, point, volume, affine, background, threshold, vmax, contour,
-          cmap):
+          cmap, grey=None):
     if background is not None:
         section, extent = _slice(background, affine, plane, point)
+        low, high = grey or (None, None)
         axis.imshow(section, origin="lower", cmap="gray", extent=extent,
-                    interpolation="nearest")
+                    interpolation="nearest", vmin=low, vmax=high)
     section, extent = _slice(volume, affine, plane, point)
     shown = np.ma.masked_where(~np.isfinite(section) | (np.abs(section) < threshold), section)
     image = axis.imshow(shown, origin="lower", cmap=cmap, vmin=-vmax, vmax=vmax,
@@ -121,9 +133,10 @@ def plot_orthogonal(volume: np.ndarray, affine: np.ndarray,
     if axes is None:
         figure, axes = plt.subplots(1, 3, figsize=(9, 3.2))
     figure = axes[0].figure
+    grey = _grey_range([background])
     for axis, plane in zip(axes, _PLANES):
         image = _draw(axis, plane, point, volume, canonical, background, threshold, vmax,
-                      contour, cmap)
+                      contour, cmap, grey)
     figure.colorbar(image, ax=list(axes), shrink=0.8, label="z")
     if title:
         figure.suptitle(title, fontsize=10)
@@ -139,7 +152,8 @@ def plot_slice_series(volumes: Sequence[np.ndarray], affine: np.ndarray,
     """One slice (``plane`` through ``point``) of several maps side by side.
 
     ``background`` is drawn under every map, or ``backgrounds`` one per map (e.g. a
-    subject's own images, with ``threshold=inf`` to show only them). Other
+    subject's own images, with ``threshold=inf`` to show only them), all on one grey
+    scale. Other
     parameters are those of :func:`plot_orthogonal`; the default point is the
     largest ``|value|`` of the first map.
 
@@ -162,11 +176,12 @@ def plot_slice_series(volumes: Sequence[np.ndarray], affine: np.ndarray,
     point = peak_coordinates(turned[0], canonical) if point is None else tuple(point)
     finite = [np.abs(volume[np.isfinite(volume)]).max() for volume in turned]
     vmax = float(max(finite)) if vmax is None else float(vmax)
+    grey = _grey_range(under)
     figure, axes = plt.subplots(1, len(volumes), figsize=(2.4 * len(volumes), 2.8),
                                 squeeze=False)
     for axis, volume, title, image, outline in zip(axes[0], turned, titles, under,
                                                    outlines):
         _draw(axis, plane, point, volume, canonical, image, threshold, vmax or 1.0,
-              outline, cmap)
+              outline, cmap, grey)
         axis.set_title(title, fontsize=9)
     return figure

@@ -48,6 +48,11 @@ def voxel_auroc(z: np.ndarray, lesions: np.ndarray) -> float:
         ``(subjects, voxels)`` z-scores of lesioned subjects, inside the brain mask.
     lesions : numpy.ndarray
         Booleans of the same shape: the lesion voxels.
+
+    Returns
+    -------
+    float
+        The area under the ROC curve (ties count one half).
     """
     z, lesions = np.asarray(z), np.asarray(lesions, dtype=bool)
     if z.shape != lesions.shape:
@@ -57,7 +62,19 @@ def voxel_auroc(z: np.ndarray, lesions: np.ndarray) -> float:
 
 
 def subject_auroc(scores: np.ndarray, patients: np.ndarray) -> float:
-    """The AUROC of subject deviation scores for patients (True) among controls."""
+    """The AUROC of subject deviation scores for patients among controls.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        One deviation score per subject.
+    patients : numpy.ndarray
+        True for patients, False for controls.
+
+    Returns
+    -------
+    float
+    """
     return _auroc(scores, patients, "subject")
 
 
@@ -120,7 +137,18 @@ def _folds(labels: np.ndarray, folds: int, seed: int):
 
 def site_prediction_accuracy(images: np.ndarray, sites: Sequence, folds: int = 5,
                              seed: int = 0) -> Tuple[float, float]:
-    """Cross-validated accuracy of predicting ``sites`` from ``images`` ``(n, voxels)``.
+    """Cross-validated accuracy of predicting ``sites`` from images.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(n, voxels)`` masked images.
+    sites : sequence
+        One site per image.
+    folds : int
+        Cross-validation folds (stratified by site).
+    seed : int
+        The seed of the folds.
 
     Returns
     -------
@@ -143,8 +171,26 @@ def site_prediction_accuracy(images: np.ndarray, sites: Sequence, folds: int = 5
 
 def age_prediction_r2(images: np.ndarray, ages: Sequence[float], sites: Sequence,
                       folds: int = 5, seed: int = 0) -> float:
-    """Cross-validated R^2 of a ridge regression of ``ages`` on ``images`` (folds
-    stratified by ``sites``)."""
+    """Cross-validated R^2 of a ridge regression of age on images.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(n, voxels)`` masked images.
+    ages : sequence of float
+        One age per image.
+    sites : sequence
+        One site per image: the folds are stratified by it.
+    folds : int
+        Cross-validation folds.
+    seed : int
+        The seed of the folds.
+
+    Returns
+    -------
+    float
+        R^2 of the out-of-fold predictions.
+    """
     from sklearn.linear_model import RidgeCV
     from sklearn.metrics import r2_score
     from sklearn.model_selection import cross_val_predict

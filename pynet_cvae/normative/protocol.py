@@ -61,10 +61,37 @@ class NormativeModel(Protocol):
     """The two calls a normative model provides (see the module's description)."""
 
     def fit(self, images: Any, covariates: pd.DataFrame) -> "NormativeModel":
-        """Learn the healthy brain from training images and their covariates."""
+        """Learn the healthy brain from training images and their covariates.
+
+        Parameters
+        ----------
+        images : array-like
+            ``(N, C, X, Y, Z)`` healthy training images (read by row slices).
+        covariates : pandas.DataFrame
+            One row per image.
+
+        Returns
+        -------
+        NormativeModel
+            The fitted model itself.
+        """
 
     def predict(self, covariates: pd.DataFrame, images: Optional[Any] = None) -> Expectation:
-        """The expected images of subjects with these covariates (and these images)."""
+        """The expected images of subjects with these covariates (and these images).
+
+        Parameters
+        ----------
+        covariates : pandas.DataFrame
+            One row per subject: the covariates to expect the image under (the true
+            ones, or changed ones for a counterfactual).
+        images : numpy.ndarray, optional
+            The subjects' ``(N, C, X, Y, Z)`` images, for models that encode them.
+
+        Returns
+        -------
+        Expectation
+            ``mean`` of shape ``(N, C, X, Y, Z)`` and optionally ``spread``.
+        """
 
 
 def _check_rows(images: Any, covariates: pd.DataFrame) -> None:
@@ -122,6 +149,26 @@ def harmonise(model: NormativeModel, images: Any, covariates: pd.DataFrame,
     effect on the expected image changes (what a site-adjusting regression does);
     without it, the result is the model's reconstruction at the reference site (what
     a conditional autoencoder does with its encoding).
+
+    Parameters
+    ----------
+    model : NormativeModel
+        A fitted model.
+    images : array-like
+        The subjects' ``(N, C, X, Y, Z)`` images.
+    covariates : pandas.DataFrame
+        Their true covariates.
+    reference_site : object
+        The site every subject is brought to (a level seen in training).
+    site_column : str
+        The site covariate.
+    keep_residual : bool
+        See above.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, C, X, Y, Z)`` harmonised images.
     """
     return counterfactual(model, covariates, {site_column: reference_site}, images,
                           keep_residual)

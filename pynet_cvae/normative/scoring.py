@@ -35,7 +35,20 @@ _MIN_SPREAD = 1e-6
 
 def residuals(values: np.ndarray, mean: np.ndarray,
               spread: Optional[np.ndarray] = None) -> np.ndarray:
-    """``(values - mean) / spread`` (no division without a spread), as float32."""
+    """``(values - mean) / spread`` (no division without a spread), as float32.
+
+    Parameters
+    ----------
+    values, mean : numpy.ndarray
+        The observed and expected values, of one shape.
+    spread : numpy.ndarray, optional
+        The expected standard deviation (at least ``1e-6`` is used).
+
+    Returns
+    -------
+    numpy.ndarray
+        The residuals, float32.
+    """
     difference = np.asarray(values, dtype=np.float32) - np.asarray(mean, dtype=np.float32)
     if spread is None:
         return difference
@@ -66,8 +79,21 @@ class Calibration:
         self.grouped = False
 
     def fit(self, residual: np.ndarray, groups: Optional[Sequence] = None) -> "Calibration":
-        """Learn each voxel's mean and standard deviation (``ddof=1``) of ``residual``
-        ``(n, voxels)``, for every group of ``groups`` (one label per row) or all rows."""
+        """Learn each voxel's mean and standard deviation (``ddof=1``) of the residuals.
+
+        Parameters
+        ----------
+        residual : numpy.ndarray
+            ``(n, voxels)`` residuals of held-out healthy subjects.
+        groups : sequence, optional
+            One label per row (e.g. the site): each group is calibrated on its own
+            rows; by default all rows together.
+
+        Returns
+        -------
+        Calibration
+            Itself.
+        """
         residual = np.asarray(residual, dtype=np.float64)
         labels = _labels(len(residual), groups)
         if residual.ndim != 2 or len(labels) != len(residual):
@@ -87,7 +113,20 @@ class Calibration:
         return self
 
     def transform(self, residual: np.ndarray, groups: Optional[Sequence] = None) -> np.ndarray:
-        """The calibrated z-scores ``(n, voxels)`` (float32) of ``residual``."""
+        """The calibrated z-scores of residuals.
+
+        Parameters
+        ----------
+        residual : numpy.ndarray
+            ``(n, voxels)`` residuals of the subjects to score.
+        groups : sequence, optional
+            Their group labels (needed when calibrated per group).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, voxels)`` float32 z-scores.
+        """
         if not self.offsets:
             raise RuntimeError("Calibration.transform before fit: calibrate on held-out "
                                "healthy subjects first")
@@ -137,6 +176,11 @@ def deviation_scores(z: np.ndarray, top_fraction: float = 0.01) -> np.ndarray:
         ``(subjects, voxels)`` z-scores.
     top_fraction : float
         In (0, 1]: 1 gives the mean ``|z|`` over the brain.
+
+    Returns
+    -------
+    numpy.ndarray
+        One score per subject.
     """
     if not 0 < top_fraction <= 1:
         raise ValueError(f"top_fraction {top_fraction!r} is invalid: expected a number in "
@@ -148,7 +192,19 @@ def deviation_scores(z: np.ndarray, top_fraction: float = 0.01) -> np.ndarray:
 
 
 def exceedance_fraction(z: np.ndarray, threshold: float = 1.96) -> float:
-    """The fraction of values with ``|z| > threshold`` (5 % for standard normal z)."""
+    """The fraction of values with ``|z| > threshold`` (5 % for standard normal z).
+
+    Parameters
+    ----------
+    z : numpy.ndarray
+        z-scores of any shape (not empty).
+    threshold : float
+        The two-sided threshold.
+
+    Returns
+    -------
+    float
+    """
     z = np.asarray(z)
     if z.size == 0:
         raise ValueError("no z-score to count: expected at least one subject and voxel")

@@ -47,3 +47,16 @@ def test_a_series_shows_one_slice_per_map():
     plt.close(figure)
     with pytest.raises(ValueError, match="plane 'oblique'"):
         plot_slice_series([volume], affine, ["one"], plane="oblique")
+
+
+def test_a_series_of_brains_shares_one_grey_scale():
+    volume, affine = _volume()
+    brains = [np.linspace(0, 1, volume.size).reshape(volume.shape) * scale
+              for scale in (1.0, 2.0)]
+    figure = plot_slice_series(brains, affine, ["20 years", "80 years"], backgrounds=brains,
+                               threshold=np.inf)
+    limits = [axis.images[0].get_clim() for axis in figure.axes]
+    assert limits[0] == limits[1]
+    assert limits[0][1] == pytest.approx(np.percentile(np.concatenate(
+        [brain.ravel() for brain in brains]), 99.5))
+    plt.close(figure)
