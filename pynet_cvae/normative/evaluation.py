@@ -109,13 +109,14 @@ def _residuals(model: NormativeModel, data: NormativeData, rows: np.ndarray,
 
 
 def _harmonised(model: NormativeModel, data: NormativeData, rows: np.ndarray,
-                reference_site: Any, site_column: str, batch_size: int) -> np.ndarray:
+                reference_site: Any, site_column: str, keep_residual: bool,
+                batch_size: int) -> np.ndarray:
     return _per_batch(data, rows, batch_size, lambda images, covariates: data.masked(
-        harmonise(model, images, covariates, reference_site, site_column)))
+        harmonise(model, images, covariates, reference_site, site_column, keep_residual)))
 
 
 def _site_and_age(model, data, rows, site_column, age_column, reference_site,
-                  batch_size, seed) -> Dict[str, Optional[float]]:
+                  keep_residual, batch_size, seed) -> Dict[str, Optional[float]]:
     table = data.table.iloc[rows]
     sites = table[site_column].astype(str).to_numpy()
     counts = np.unique(sites, return_counts=True)[1]
@@ -125,7 +126,8 @@ def _site_and_age(model, data, rows, site_column, age_column, reference_site,
                        "sites (expected two sites of at least two)", len(sites), len(counts))
         return {}
     raw = data.masked(data.rows(rows)[:])
-    harmonised = _harmonised(model, data, rows, reference_site, site_column, batch_size)
+    harmonised = _harmonised(model, data, rows, reference_site, site_column, keep_residual,
+                             batch_size)
     ages = table[age_column].to_numpy(dtype=np.float64)
     accuracy, chance = site_prediction_accuracy(raw, sites, folds, seed)
     return {"site_chance": chance, "site_accuracy": accuracy,
@@ -133,13 +135,15 @@ def _site_and_age(model, data, rows, site_column, age_column, reference_site,
                                                                  seed)[0],
             "age_r2": age_prediction_r2(raw, ages, sites, folds, seed),
             "age_r2_harmonised": age_prediction_r2(harmonised, ages, sites, folds, seed),
-            "reference_site": str(reference_site), "site_folds": folds}
+            "reference_site": str(reference_site), "harmonised_keep_residual": keep_residual,
+            "site_folds": folds}
 
 
 def run_normative(model: NormativeModel, data: NormativeData, split_column: str = "split",
                   lesion_column: Optional[str] = None, group_column: Optional[str] = None,
                   control: str = "control", site_column: str = "site",
                   age_column: str = "age", reference_site: Any = None,
+                  keep_residual: bool = True,
                   top_fraction: float = 0.01, batch_size: int = 32,
                   seed: int = 0) -> NormativeResult:
     """Fit, calibrate, score and measure a normative model (see the module).
@@ -164,6 +168,10 @@ def run_normative(model: NormativeModel, data: NormativeData, split_column: str 
     reference_site : optional
         The site images are harmonised to (default: the training subjects' most
         frequent site).
+    keep_residual : bool
+        Of :func:`~pynet_cvae.normative.protocol.harmonise`: harmonised images keep
+        each subject's residual (True), or are the model's reconstructions at the
+        reference site (False, for models that encode subjects).
     top_fraction : float
         Of :func:`~pynet_cvae.normative.scoring.deviation_scores`.
     batch_size : int
@@ -217,7 +225,7 @@ def run_normative(model: NormativeModel, data: NormativeData, split_column: str 
             reference_site = table[site_column].iloc[train_rows].astype(str).mode().iloc[0]
         held_out = rows[healthy[rows]]
         metrics.update(_site_and_age(model, data, held_out, site_column, age_column,
-                                     reference_site, batch_size, seed))
+                                     reference_site, keep_residual, batch_size, seed))
     frame = pd.DataFrame({"row": rows})
     for column in ("participant_id", split_column, group_column, site_column, age_column):
         if column is not None and column in table.columns:

@@ -24,6 +24,8 @@ __all__ = ["voxel_auroc", "subject_auroc", "site_prediction_accuracy", "age_pred
 
 #: Principal components the site and age predictors use (at most).
 COMPONENTS = 20
+#: Components whose variance is below this fraction of the first one's are left out.
+_NEGLIGIBLE = 1e-9
 
 
 def _auroc(scores: np.ndarray, labels: np.ndarray, what: str) -> float:
@@ -80,7 +82,12 @@ def subject_auroc(scores: np.ndarray, patients: np.ndarray) -> float:
 
 class _GramPCA:
     """Principal components of few subjects with many voxels, through the subjects'
-    Gram matrix (``n x n``) rather than a decomposition of the ``n x voxels`` data."""
+    Gram matrix (``n x n``) rather than a decomposition of the ``n x voxels`` data.
+
+    The scores are divided by the first component's standard deviation (one factor
+    for all: their proportions stay), so that the classifier after them is well
+    conditioned whatever the images' scale.
+    """
 
     def __init__(self, n_components: int = COMPONENTS):
         self.n_components = n_components
@@ -97,10 +104,15 @@ class _GramPCA:
         self.mean_ = values.mean(axis=0)
         centred = values - self.mean_
         eigenvalues, eigenvectors = np.linalg.eigh(centred @ centred.T)
-        count = min(self.n_components, len(values) - 1)
+        # Directions of no variance (images of few degrees of freedom, such as a
+        # population model's reconstructions) are rounding noise: left out.
+        real = int(np.sum(eigenvalues > _NEGLIGIBLE * max(float(eigenvalues.max()), 0.0)))
+        count = max(1, min(self.n_components, len(values) - 1, real))
         order = np.argsort(eigenvalues)[::-1][:count]
         scale = np.sqrt(np.maximum(eigenvalues[order], 1e-12))
-        self.components_ = (eigenvectors[:, order].T @ centred) / scale[:, None]
+        first_deviation = scale[0] / np.sqrt(max(len(values) - 1, 1))
+        self.components_ = (eigenvectors[:, order].T @ centred) / (
+            scale[:, None] * first_deviation)
         return self
 
     def transform(self, values: np.ndarray) -> np.ndarray:

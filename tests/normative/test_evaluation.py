@@ -57,3 +57,16 @@ def test_a_table_without_calibration_subjects_is_refused(small_data):
         run_normative(MassUnivariateModel(), data)
     with pytest.raises(ValueError, match="split column 'fold'"):
         run_normative(MassUnivariateModel(), small_data, split_column="fold")
+
+
+def test_reconstructions_at_the_reference_site_carry_no_site(small_data, result):
+    kept = result.metrics
+    assert kept["harmonised_keep_residual"] is True
+    assert kept["site_accuracy"] > kept["site_chance"] + 0.3  # raw images tell the site
+    rebuilt = run_normative(MassUnivariateModel(), small_data, lesion_column="lesion_mask",
+                            group_column="group", keep_residual=False).metrics
+    assert rebuilt["harmonised_keep_residual"] is False
+    # A population model's image at one site depends on age and sex alone.
+    assert rebuilt["site_accuracy_harmonised"] <= rebuilt["site_chance"] + 0.1
+    assert rebuilt["age_r2_harmonised"] > 0.5
+    assert rebuilt["voxel_auroc"] == pytest.approx(kept["voxel_auroc"])  # scoring unchanged
