@@ -40,10 +40,14 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.6",
 ]
 
+# nilearn ships the MNI152 template the synthetic brain cohort is made from.
+BRAIN_REQUIRE = ["nilearn>=0.10"]
+
 EXTRAS_REQUIRE = {
+    "brain": BRAIN_REQUIRE,
     # setuptools: the plugin test builds and installs a small plugin package.
-    "test": ["pytest>=7.0", "hypothesis>=6.0", "setuptools>=70.1"],
-    "doc": ["sphinx>=7.2", "sphinx-gallery>=0.16", "numpydoc>=1.6"],
+    "test": ["pytest>=7.0", "hypothesis>=6.0", "setuptools>=70.1"] + BRAIN_REQUIRE,
+    "doc": ["sphinx>=7.2", "sphinx-gallery>=0.16", "numpydoc>=1.6"] + BRAIN_REQUIRE,
 }
 
 setup(

@@ -65,7 +65,8 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "ignore_pattern": r"__init__\.py",
     "subsection_order": ["../examples/vae", "../examples/data",
-                         "../examples/training", "../examples/plugins"],
+                         "../examples/normative", "../examples/training",
+                         "../examples/plugins"],
     "within_subsection_order": "gallery_order.ExampleOrder",
     "abort_on_example_error": True,  # a failing example fails the build
     "only_warn_on_example_error": False,

@@ -27,12 +27,13 @@ def sub_parsers(parser: argparse.ArgumentParser
 
 
 def help_texts(parser: argparse.ArgumentParser) -> List[Tuple[str, str]]:
-    """Return ``(title, help text)`` for the command and each sub-command."""
+    """Return ``(title, help text)`` for the command and each sub-command, at any depth."""
     previous = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = HELP_WIDTH  # argparse wraps to the terminal's width
     try:
         texts = [(parser.prog, parser.format_help())]
-        texts += [(sub.prog, sub.format_help()) for _, sub in sub_parsers(parser)]
+        for _, sub in sub_parsers(parser):  # commands with sub-commands: theirs too
+            texts += help_texts(sub)
     finally:
         if previous is None:
             del os.environ["COLUMNS"]

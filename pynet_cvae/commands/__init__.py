@@ -10,4 +10,5 @@ COMMAND_MODULES = (
     "pynet_cvae.commands.sample",
     "pynet_cvae.commands.evaluate",
     "pynet_cvae.commands.board",
+    "pynet_cvae.commands.normative",
 )

@@ -3,11 +3,14 @@
 from .fetchers import Item, fetch_digits, fetch_fashion_mnist, fetch_minst, fetch_mnist
 from .manager import DataItem, DataManager, Loaders
 from .nifti import NiftiItem, NiftiReference, fetch_nifti, write_nifti
+from .participants import ParticipantsItem, fetch_participants
+from .cohort import CohortItem, fetch_synthetic_cohort
 from .transforms import Flatten, Standardize, batched
 
 __all__ = [
     "DataManager", "DataItem", "Loaders",
     "Item", "fetch_minst", "fetch_mnist", "fetch_fashion_mnist", "fetch_digits",
     "NiftiItem", "NiftiReference", "fetch_nifti", "write_nifti",
+    "ParticipantsItem", "fetch_participants", "CohortItem", "fetch_synthetic_cohort",
     "Flatten", "Standardize", "batched",
 ]

@@ -13,18 +13,24 @@ files a :class:`~pynet_cvae.datasets.manager.DataManager` reads, next to the dat
   as NIfTI images in the same space.
 
 ``<name>`` is the table's name and the image column (``subjects_t1``) or the image's
-name (``bold``). A later call reuses the files while the sources are unchanged
+name (``bold``), followed by the voxel size when the images are resampled
+(``subjects_t1_4mm``). A later call reuses the files while the sources are unchanged
 (same sizes and modification times), and converts again otherwise. nibabel is
 imported on first use.
+
+With ``voxel_size``, every image is resampled (:mod:`~pynet_cvae.datasets.resampling`)
+onto one grid: the first image's field of view and orientation with voxels of that
+size, each image placed by its own affine, so that images of different shapes (but
+in one world space, e.g. registered to a template) become one array. The reference
+then also keeps each image's own (native) shape and affine, and
+``write_nifti(..., space="native")`` resamples results back onto them.
 """
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 from collections import namedtuple
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
@@ -33,6 +39,8 @@ import pandas as pd
 
 from ..fileio import atomic_path
 from ..registry import Fetchers
+from .nifti_space import NiftiReference, write_nifti
+from .resampling import Grid, check_voxel_size, grid_with_voxel_size, resample
 from .validation import check_columns
 
 logger = logging.getLogger("pynet_cvae")
@@ -47,91 +55,6 @@ NiftiItem = namedtuple("NiftiItem", ["input_path", "output_path", "metadata_path
                                      "reference_path"])
 
 _IMAGE_SUFFIXES = (".nii.gz", ".nii", ".img", ".hdr", ".mgz", ".mgh")
-
-
-@dataclass
-class NiftiReference:
-    """The space of a converted data set: what writing a result back needs.
-
-    Attributes
-    ----------
-    header : bytes
-        The first image's NIfTI header (``binaryblock``).
-    header_class : str
-        ``"Nifti1Header"`` or ``"Nifti2Header"``.
-    affines : numpy.ndarray
-        The affine of each row, shape ``(N, 4, 4)``.
-    names : list of str
-        A unique name per row (the image's file name without suffix, or
-        ``<image>_<volume>``), used to name written images.
-    spatial_shape : tuple of int
-        The shape ``(X, Y, Z)`` of an image.
-    layout : str
-        ``"images"`` (a table of images) or ``"volumes"`` (one 4D image).
-    stem : str
-        The data set's name (the table's or the 4D image's).
-    sources : list of str
-        The converted files: the table then its images, or the 4D image.
-    fingerprints : numpy.ndarray
-        ``(size, modification time in ns)`` of each source when converted.
-    """
-
-    header: bytes
-    header_class: str
-    affines: np.ndarray
-    names: List[str]
-    spatial_shape: Tuple[int, ...]
-    layout: str
-    stem: str
-    sources: List[str]
-    fingerprints: np.ndarray
-
-    def save(self, path: PathLike) -> None:
-        """Write the reference to ``path`` (``.npz``, atomically)."""
-        with atomic_path(path) as temporary:
-            with open(temporary, "wb") as stream:
-                np.savez(stream, header=np.frombuffer(self.header, dtype=np.uint8),
-                         header_class=np.array(self.header_class), affines=self.affines,
-                         names=np.array(self.names, dtype=str),
-                         spatial_shape=np.array(self.spatial_shape, dtype=np.int64),
-                         layout=np.array(self.layout), stem=np.array(self.stem),
-                         sources=np.array(self.sources, dtype=str),
-                         fingerprints=self.fingerprints)
-
-    @classmethod
-    def load(cls, path: PathLike) -> "NiftiReference":
-        """Read a reference written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as stored:
-            return cls(header=stored["header"].tobytes(),
-                       header_class=str(stored["header_class"]),
-                       affines=stored["affines"], names=stored["names"].tolist(),
-                       spatial_shape=tuple(int(size) for size in stored["spatial_shape"]),
-                       layout=str(stored["layout"]), stem=str(stored["stem"]),
-                       sources=stored["sources"].tolist(),
-                       fingerprints=stored["fingerprints"])
-
-    def to_image_array(self, sample: np.ndarray) -> np.ndarray:
-        """A sample (any shape of ``C * X * Y * Z`` values) as ``(X, Y, Z[, C])``."""
-        sample = np.asarray(sample)
-        voxels = int(np.prod(self.spatial_shape))
-        if sample.size == 0 or sample.size % voxels:
-            raise ValueError(f"a prediction of shape {sample.shape} does not fit images of "
-                             f"shape {self.spatial_shape}: expected C x {voxels} values")
-        channels = sample.reshape((-1,) + self.spatial_shape)
-        return channels[0] if len(channels) == 1 else np.moveaxis(channels, 0, -1)
-
-    def image(self, data: np.ndarray, row: int) -> Any:
-        """A float32 NIfTI image of ``data`` in the space of row ``row``."""
-        import nibabel
-
-        header_class = getattr(nibabel, self.header_class)
-        image_class = nibabel.Nifti2Image if self.header_class == "Nifti2Header" \
-            else nibabel.Nifti1Image
-        header = header_class(binaryblock=self.header)
-        image = image_class(np.asarray(data, dtype=np.float32), self.affines[row],
-                            header=header)
-        image.set_data_dtype(np.float32)
-        return image
 
 
 def _stem(path: Path) -> str:
@@ -203,44 +126,68 @@ class _NpyWriter:
 
 
 def _sample_of(image: Any, path: str, row: int, shape: Optional[tuple],
-               first: Optional[str]) -> np.ndarray:
+               first: Optional[str], grid: Optional[Grid] = None) -> np.ndarray:
     data = np.asanyarray(image.dataobj)
-    if shape is not None and data.shape != shape:
-        raise ValueError(f"image {path!r} (row {row}) has shape {data.shape} but {first!r} "
-                         f"has {shape}: expected one shape for every image")
     if data.ndim not in (3, 4):
         raise ValueError(f"image {path!r} (row {row}) has shape {data.shape}: expected a "
                          "3D image or a 4D image (channels on the 4th axis)")
+    # Resampled images may differ in shape, never in channels.
+    compared = slice(3, None) if grid is not None else slice(None)
+    if shape is not None and data.shape[compared] != shape[compared]:
+        what = "channels" if grid is not None else "shape"
+        raise ValueError(f"image {path!r} (row {row}) has shape {data.shape} but {first!r} "
+                         f"has {shape}: expected the same {what} for every image")
+    if grid is not None:
+        data = resample(data, image.affine, grid)
     return data[np.newaxis] if data.ndim == 3 else np.moveaxis(data, -1, 0)
 
 
-def _convert_table(paths: List[str], column: str, input_path: str, dtype: np.dtype):
+def _target_grid(image: Any, voxel_size: Optional[Tuple[float, ...]]) -> Optional[Grid]:
+    if voxel_size is None:
+        return None
+    return grid_with_voxel_size(image.shape[:3], image.affine, voxel_size)
+
+
+def _convert_table(paths: List[str], column: str, input_path: str, dtype: np.dtype,
+                   voxel_size: Optional[Tuple[float, ...]]):
     first = _load_image(paths[0], f"image_column {column!r} row 0:")
-    shape = first.shape
-    sample = _sample_of(first, paths[0], 0, None, None)
+    shape, grid = first.shape, _target_grid(first, voxel_size)
+    sample = _sample_of(first, paths[0], 0, None, None, grid)
     affines = np.empty((len(paths), 4, 4))
+    native = (np.empty((len(paths), 3), dtype=np.int64), np.empty((len(paths), 4, 4)))
     with atomic_path(input_path) as temporary, open(temporary, "wb") as stream:
         writer = _NpyWriter(stream, (len(paths),) + sample.shape, dtype)
         for row, path in enumerate(paths):
             image = first if row == 0 else _load_image(path, f"image_column {column!r} row "
                                                              f"{row}:")
-            writer.write(sample if row == 0 else _sample_of(image, path, row, shape, paths[0]))
-            affines[row] = image.affine
-    return affines, _header_of(first), tuple(shape[:3])
+            writer.write(sample if row == 0 else _sample_of(image, path, row, shape, paths[0],
+                                                            grid))
+            affines[row] = image.affine if grid is None else grid.affine
+            native[0][row], native[1][row] = image.shape[:3], image.affine
+    spatial = tuple(shape[:3]) if grid is None else grid.shape
+    return affines, _header_of(first), spatial, None if grid is None else native
 
 
-def _convert_volumes(path: str, input_path: str, dtype: np.dtype):
+def _convert_volumes(path: str, input_path: str, dtype: np.dtype,
+                     voxel_size: Optional[Tuple[float, ...]]):
     image = _load_image(path, "source")
     if len(image.shape) != 4:
         raise ValueError(f"source {path!r} has shape {image.shape}: expected a 4D image "
                          "(one sample per volume) or a table of image paths")
-    volumes = image.shape[3]
+    volumes, grid = image.shape[3], _target_grid(image, voxel_size)
+    spatial = tuple(image.shape[:3]) if grid is None else grid.shape
     with atomic_path(input_path) as temporary, open(temporary, "wb") as stream:
-        writer = _NpyWriter(stream, (volumes, 1) + image.shape[:3], dtype)
+        writer = _NpyWriter(stream, (volumes, 1) + spatial, dtype)
         for volume in range(volumes):
-            writer.write(np.asanyarray(image.dataobj[..., volume])[np.newaxis])
-    affines = np.repeat(image.affine[np.newaxis], volumes, axis=0)
-    return affines, _header_of(image), tuple(image.shape[:3])
+            data = np.asanyarray(image.dataobj[..., volume])
+            writer.write((data if grid is None else resample(data, image.affine, grid))
+                         [np.newaxis])
+    affines = np.repeat((image.affine if grid is None else grid.affine)[np.newaxis], volumes,
+                        axis=0)
+    native = None if grid is None else (
+        np.repeat(np.array([image.shape[:3]], dtype=np.int64), volumes, axis=0),
+        np.repeat(image.affine[np.newaxis], volumes, axis=0))
+    return affines, _header_of(image), spatial, native
 
 
 def _unique_names(paths: Sequence[str]) -> List[str]:
@@ -270,7 +217,8 @@ def _is_fresh(item: NiftiItem, sources: List[str]) -> bool:
 
 @Fetchers.register
 def fetch_nifti(source: PathLike, image_column: Optional[str] = None,
-                datasetdir: Optional[PathLike] = None, dtype: Any = "float32") -> NiftiItem:
+                datasetdir: Optional[PathLike] = None, dtype: Any = "float32",
+                voxel_size: Union[None, float, Sequence[float]] = None) -> NiftiItem:
     """Convert NIfTI images, once, into a memory-mapped ``.npy`` and its metadata TSV.
 
     Parameters
@@ -285,6 +233,11 @@ def fetch_nifti(source: PathLike, image_column: Optional[str] = None,
     dtype : str or numpy.dtype
         The floating-point type of the ``.npy`` (intensities are scaled as nibabel
         reads them, ``scl_slope`` and ``scl_inter`` included).
+    voxel_size : float or sequence of float, optional
+        Resample every image onto a grid of voxels of this size (mm; one number or
+        three), trilinearly after anti-aliasing, covering the first image's field of
+        view; images may then differ in shape. By default images are kept as they
+        are and must all have the first one's shape.
 
     Returns
     -------
@@ -296,8 +249,8 @@ def fetch_nifti(source: PathLike, image_column: Optional[str] = None,
     FileNotFoundError
         If the source or an image is missing (the message names it and its row).
     ValueError
-        If a file is unreadable, an image's shape differs from the first one's, or
-        the column is not in the table.
+        If a file is unreadable, an image's shape differs from the first one's
+        (without ``voxel_size``), or the column is not in the table.
     """
     path = Path(source).expanduser()
     if not path.is_file():
@@ -309,7 +262,8 @@ def fetch_nifti(source: PathLike, image_column: Optional[str] = None,
     if not is_table and image_column is not None:
         raise ValueError(f"image_column {image_column!r} is for a table source, but "
                          f"{str(path)!r} is an image")
-    stem = _stem(path) + (f"_{image_column}" if is_table else "")
+    voxel_size = None if voxel_size is None else check_voxel_size(voxel_size)
+    stem = _stem(path) + (f"_{image_column}" if is_table else "") + _size_suffix(voxel_size)
     directory = Path(datasetdir).expanduser() if datasetdir else path.parent
     item = NiftiItem(input_path=str(directory / f"{stem}_inputs.npy"), output_path=None,
                      metadata_path=str(directory / f"{stem}_metadata.tsv"),
@@ -323,73 +277,25 @@ def fetch_nifti(source: PathLike, image_column: Optional[str] = None,
         os.remove(item.reference_path)  # the reference, written last, marks a complete cache
     logger.info("converting NIfTI data %s into %s", path, item.input_path)
     if is_table:
-        affines, header, spatial = _convert_table(images, image_column, item.input_path, dtype)
+        affines, header, spatial, native = _convert_table(images, image_column,
+                                                          item.input_path, dtype, voxel_size)
         names = _unique_names(images)
     else:
-        affines, header, spatial = _convert_volumes(sources[0], item.input_path, dtype)
+        affines, header, spatial, native = _convert_volumes(sources[0], item.input_path,
+                                                            dtype, voxel_size)
         table = pd.DataFrame({"volume": np.arange(len(affines)), "source": path.name})
         names = [f"{_stem(path)}_{volume:04d}" for volume in range(len(affines))]
     with atomic_path(item.metadata_path) as temporary:
         table.to_csv(temporary, sep="\t", index=False)
     NiftiReference(header[0], header[1], affines, names, spatial,
                    "images" if is_table else "volumes", _stem(path), sources,
-                   _fingerprints(sources)).save(item.reference_path)
+                   _fingerprints(sources), *(native or (None, None))).save(item.reference_path)
     return item
 
 
-def _write_image(image: Any, path: Path) -> str:
-    with atomic_path(path) as temporary, open(temporary, "wb") as raw:
-        if path.name.endswith(".gz"):
-            with gzip.GzipFile(filename=path.name[:-3], mode="wb", fileobj=raw) as stream:
-                image.to_stream(stream)
-        else:
-            image.to_stream(raw)
-    return str(path)
-
-
-def write_nifti(predictions: Any, reference: Union[PathLike, NiftiReference],
-                output_dir: PathLike, rows: Optional[Sequence[int]] = None,
-                suffix: str = "prediction") -> List[str]:
-    """Write predictions back as NIfTI images in the space of the converted data.
-
-    Parameters
-    ----------
-    predictions : array-like
-        One prediction per row, each of ``C x X x Y x Z`` values in any shape (e.g.
-        flattened): ``C`` is 1, or the channels put on the images' 4th axis.
-    reference : str, path-like or NiftiReference
-        :func:`fetch_nifti`'s ``reference_path`` (or the loaded reference).
-    output_dir : str or path-like
-        The folder of the images (created if needed).
-    rows : sequence of int, optional
-        The data set row of each prediction (e.g. ``manager["test"].indices``);
-        by default ``0 .. len(predictions) - 1``.
-    suffix : str
-        Added to the names: ``<name>_<suffix>.nii.gz``.
-
-    Returns
-    -------
-    list of str
-        The written files: one per row for a table of images, or one 4D image with
-        a volume per row (in the order of ``rows``) for a converted 4D image.
-    """
-    if not isinstance(reference, NiftiReference):
-        reference = NiftiReference.load(reference)
-    predictions = np.asarray(predictions)
-    rows = np.arange(len(predictions)) if rows is None else np.asarray(rows, dtype=np.intp)
-    if len(rows) != len(predictions) or (len(rows) and not (
-            0 <= rows.min() and rows.max() < len(reference.affines))):
-        raise ValueError(f"rows {rows.tolist()!r} do not match {len(predictions)} predictions "
-                         f"of a data set of {len(reference.affines)} rows: expected one row "
-                         "number in range per prediction")
-    directory = Path(output_dir).expanduser()
-    arrays = [reference.to_image_array(prediction) for prediction in predictions]
-    if reference.layout == "volumes":
-        if any(array.ndim != 3 for array in arrays):
-            raise ValueError("predictions of several channels cannot be volumes of one 4D "
-                             "image: expected one channel per prediction")
-        image = reference.image(np.stack(arrays, axis=-1), int(rows[0]) if len(rows) else 0)
-        return [_write_image(image, directory / f"{reference.stem}_{suffix}.nii.gz")]
-    return [_write_image(reference.image(array, int(row)),
-                         directory / f"{reference.names[row]}_{suffix}.nii.gz")
-            for array, row in zip(arrays, rows)]
+def _size_suffix(voxel_size: Optional[Tuple[float, ...]]) -> str:
+    """``_4mm`` (or ``_2x2x3mm``) for resampled data, nothing otherwise."""
+    if voxel_size is None:
+        return ""
+    sizes = [f"{size:g}" for size in voxel_size]
+    return f"_{sizes[0] if len(set(sizes)) == 1 else 'x'.join(sizes)}mm"

@@ -1,0 +1,25 @@
+"""Normative modelling of brain images: how far a subject deviates from the healthy
+brain expected for its covariates (age, sex, site).
+
+The scoring is model-agnostic (:mod:`~pynet_cvae.normative.protocol`): any model
+that gives an expected image per subject and covariates gets deviation z-scores
+calibrated on held-out healthy subjects, subject scores, counterfactuals, site
+harmonisation and the metrics of :mod:`~pynet_cvae.normative.metrics`; on the
+synthetic cohort, :func:`check_counterfactual_ageing` checks its counterfactual ageing
+against the known law.
+:class:`MassUnivariateModel` is the field's per-voxel regression baseline.
+"""
+
+from .ageing import AgeingCheck, check_counterfactual_ageing
+from .baseline import MassUnivariateModel
+from .covariates import CovariateCoding
+from .data import NormativeData, Rows
+from .evaluation import NormativeResult, run_normative, write_outputs
+from .protocol import Expectation, NormativeModel, counterfactual, harmonise
+from .scoring import Calibration, deviation_scores, exceedance_fraction, residuals
+
+__all__ = ["NormativeModel", "Expectation", "counterfactual", "harmonise",
+           "MassUnivariateModel", "CovariateCoding", "NormativeData", "Rows",
+           "Calibration", "residuals", "deviation_scores", "exceedance_fraction",
+           "NormativeResult", "run_normative", "write_outputs", "AgeingCheck",
+           "check_counterfactual_ageing"]
