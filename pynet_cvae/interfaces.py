@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Dict, Iterable, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
 import torch
 
 from .checkpoint import load_checkpoint
 from .distributed import join_process_group, local_rank, wrap_model
 from .distributed import wanted as wanted_distributed
+from .loggers.base import Logger, attach_logger, detach_logger
 from .precision import MixedPrecision
 from .registry import Losses, Metrics, Networks, resolve
 from .seeding import seed_everything
@@ -140,6 +141,7 @@ class DeepLearningInterface(TrainingLoop):
         self.metrics = build_metrics(metrics)
         self.add_labels = add_labels
         self.progress = progress
+        self.loggers: List[Logger] = []
         if resume and pretrained is None:
             raise ValueError("resume=True needs pretrained=<checkpoint path> to resume from")
         if pretrained is not None:
@@ -178,6 +180,33 @@ class DeepLearningInterface(TrainingLoop):
             self.load_run_state(path, checkpoint)
         else:
             self.load_weights(checkpoint["model"], path)
+
+    def add_logger(self, logger: Logger, step_signal: Optional[str] = None) -> Logger:
+        """Let ``logger`` follow the training (see :mod:`pynet_cvae.loggers`).
+
+        Parameters
+        ----------
+        logger : pynet_cvae.loggers.Logger
+            E.g. ``TensorBoardLogger("runs/tensorboard")``; several may be added.
+        step_signal : str, optional
+            A per-step signal whose values the logger writes on the step axis.
+
+        Returns
+        -------
+        pynet_cvae.loggers.Logger
+            ``logger``, now in :attr:`loggers`.
+        """
+        return attach_logger(self, logger, step_signal=step_signal)
+
+    def remove_logger(self, logger: Logger) -> None:
+        """Stop ``logger`` following the training (it is not closed).
+
+        Parameters
+        ----------
+        logger : pynet_cvae.loggers.Logger
+            A logger given to :meth:`add_logger`.
+        """
+        detach_logger(self, logger)
 
 
 def resolve_device(device: Union[str, torch.device, None], use_cuda: bool = False,
