@@ -121,7 +121,7 @@ class TensorBoardLogger(Logger):
         self._resumed_at[fold] = resumed_at
 
     def _finish_fold(self, fold: int, emitter: Any) -> None:
-        status = "STATUS_SUCCESS" if emitter is not None else "STATUS_ABORTED"
+        status = "STATUS_SUCCESS" if emitter is not None else "STATUS_UNKNOWN"
         if (fold, _FOLD_LEVEL) in self._writers:
             self._writer(fold, _FOLD_LEVEL, 0).file_writer.add_summary(
                 _session_end(status))

@@ -10,6 +10,7 @@ from pynet_cvae.datasets import DataManager, fetch_digits
 from pynet_cvae.datasets.transforms import Flatten
 from pynet_cvae.interfaces import DeepLearningInterface
 from pynet_cvae.plotting.values import images_from_flat
+from pynet_cvae.seeding import seed_everything
 from pynet_cvae.plugins.cvae import CVAE, ClassificationLoss, ConditionalSampler, DecodeLoss, VAELoss
 
 IMAGE_SHAPE = (8, 8)
@@ -39,10 +40,11 @@ def manager(digits):
 
 def cvae_interface(*loggers, seed=0):
     """The tutorial's CVAE with its sampling observer, followed by ``loggers``."""
+    seed_everything(seed)
     interface = DeepLearningInterface(
         model=CVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10),
         optimizer_name="Adam", learning_rate=3e-3, loss=DecodeLoss(),
-        metrics=[ClassificationLoss(), VAELoss()], progress=False, seed=seed)
+        metrics=[ClassificationLoss(), VAELoss()], progress=False)
     interface.add_observer("after_epoch", ConditionalSampler(image_shape=IMAGE_SHAPE, n_columns=4))
     for logger in loggers:
         interface.add_logger(logger)
