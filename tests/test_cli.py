@@ -162,3 +162,14 @@ def test_the_console_script_runs(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "sample grid:" in result.stdout
+
+
+@pytest.mark.subprocess
+def test_the_console_script_prints_its_version():
+    import pynet_cvae
+
+    executable = shutil.which("pynet-cvae", path=os.path.dirname(sys.executable))
+    result = subprocess.run([executable, "--version"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"pynet-cvae {pynet_cvae.__version__}\n"

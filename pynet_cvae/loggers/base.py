@@ -196,7 +196,7 @@ class Logger:
         fold, epoch = _fold_of(signal), int(signal.epoch)
         self._enter_fold(fold, _resumed_at(signal), signal.object)
         self._log_epoch(epoch_values(signal), epoch, fold)
-        self.flush()
+        self._flush()
 
     def after_step(self, signal: Any) -> None:
         """Per-step observer: log the numbers a per-step signal carries at its step.
@@ -242,7 +242,7 @@ class Logger:
             return
         self._active_folds.discard(fold)
         self._finish_fold(fold, signal.object)
-        self.flush()
+        self._flush()
 
     # ------------------------------------------------------------------ writing
     def log_scalars(self, values: Mapping[str, Any], step: int, axis: str = "epoch",

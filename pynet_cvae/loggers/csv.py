@@ -98,8 +98,9 @@ class CSVLogger(Logger):
     def _flush(self) -> None:
         if not self._dirty:
             return
-        write_history_csv(self.path, [history for history in self._histories.values()
-                                      if len(history)])
+        epochs = [history for history in self._histories.values() if len(history)]
+        if epochs:
+            write_history_csv(self.path, epochs)
         if len(self._steps):
             write_history_csv(self.steps_path, [self._steps], axis="step")
         self._dirty = False

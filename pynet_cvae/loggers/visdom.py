@@ -18,7 +18,7 @@ from typing import Any, Dict, Mapping, Optional
 import numpy as np
 
 from ..plotting import Board
-from .base import Logger, Params
+from .base import Logger, Params, is_main_process
 
 
 class VisdomLogger(Logger):
@@ -87,6 +87,12 @@ class VisdomLogger(Logger):
 
     def _write_hyperparameters(self, params: Params, fold: int) -> None:
         self.board.show_config(params)
+
+    def flush(self) -> None:
+        """Wait until the board has sent every update (it sends in the background,
+        so that a slow server never slows the training down)."""
+        if is_main_process():
+            self.board.flush()
 
     def _close(self) -> None:
         self.board.close()
