@@ -98,6 +98,11 @@ def is_main_process() -> bool:
 
     Before the process group is initialised, the ``RANK`` environment variable
     that ``torchrun`` sets decides.
+
+    Returns
+    -------
+    bool
+        True on rank 0, or outside a distributed run.
     """
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank() == 0
