@@ -157,6 +157,7 @@ class Logger:
         self.max_images = max_images
         self._active_folds: set = set()
         self._announced_folds: set = set()
+        self._finished_folds: set = set()
 
     # ------------------------------------------------------------------ observers
     def __call__(self, signal: Any) -> None:
@@ -246,6 +247,7 @@ class Logger:
         if fold not in self._active_folds or not is_main_process():
             return
         self._active_folds.discard(fold)
+        self._finished_folds.add(fold)
         self._finish_fold(fold, signal.object)
         self._flush()
 
@@ -404,11 +406,20 @@ class Logger:
 
     # ------------------------------------------------------------------ backend
     def _enter_fold(self, fold: int, resumed_at: Optional[int], emitter: Any) -> None:
-        """Start the records of ``fold`` once, and log the hyper-parameters there."""
+        """Start the records of ``fold`` once, and log the hyper-parameters there.
+
+        A direct call (no ``emitter``) about a fold that has ended writes into that
+        fold's records (e.g. test scores after training); a training signal about it
+        starts it again.
+        """
         if fold in self._active_folds or not is_main_process():
+            return
+        if emitter is None and fold in self._finished_folds \
+                and fold not in self._announced_folds:
             return
         if fold in self._announced_folds:
             resumed_at = None
+        self._finished_folds.discard(fold)
         self._active_folds.add(fold)
         self._start_fold(fold, resumed_at)
         params = {**describe_run(emitter), **self.hyperparameters}

@@ -126,6 +126,7 @@ class TensorBoardLogger(Logger):
             self._writer(fold, _FOLD_LEVEL, 0).file_writer.add_summary(
                 _session_end(status))
         self._close_writers(fold)
+        self._resumed_at[fold] = None  # records written after the end purge nothing
 
     def _write_scalars(self, scalars: Dict[str, float], step: int, axis: str,
                        fold: int) -> None:

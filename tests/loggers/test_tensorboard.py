@@ -46,8 +46,12 @@ def test_a_run_holds_every_scalar_of_every_epoch_the_images_and_the_hyperparamet
                                hyperparameters={"data": {"batch_size": 32}, "epochs": 3})
     interface = cvae_interface(logger)
     train, validation = interface.training(manager, nb_epochs=3, fold_index=0)
+    logger.log_scalars({"test_loss": 0.5}, step=3)  # after the training: the same fold
+    logger.close()
 
     fold = tmp_path / "tb" / "fold0"
+    assert os.listdir(tmp_path / "tb") == ["fold0"]
+    assert scalar_series(fold / "train", "test_loss") == [(3, 0.5)]
     assert logger.fold_dir(0) == str(fold)
     for metric in METRICS:
         steps, values = train[metric]
