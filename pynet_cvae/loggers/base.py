@@ -213,7 +213,7 @@ class Logger:
         Parameters
         ----------
         signal : signal object
-            Carries ``step`` (the optimizer step, counted from 0 in each fold),
+            Carries ``step`` (the optimizer step's index, the x coordinate),
             optionally ``fold``, and values: every number, one-element tensor or
             mapping of them (flattened with dots) is logged, on the ``"step"`` axis.
 
