@@ -11,7 +11,8 @@ import torch
 from .checkpoint import load_checkpoint
 from .distributed import join_process_group, local_rank, wrap_model
 from .distributed import wanted as wanted_distributed
-from .loggers.base import Logger, attach_logger, detach_logger
+from .loggers.attach import attach_logger, detach_logger
+from .loggers.base import Logger
 from .precision import MixedPrecision
 from .registry import Losses, Metrics, Networks, resolve
 from .seeding import seed_everything

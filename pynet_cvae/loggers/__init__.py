@@ -17,18 +17,11 @@ is missing is a :class:`MissingExtraError` naming the extra that installs it
 (``pip install 'pynet-cvae[tensorboard]'``).
 """
 
-from pynet_cvae.loggers.base import (
-    AXES,
-    Logger,
-    MissingExtraError,
-    attach_logger,
-    describe_run,
-    detach_logger,
-    loggers_of,
-    send_images,
-)
+from pynet_cvae.loggers.attach import attach_logger, detach_logger, loggers_of, send_images
+from pynet_cvae.loggers.base import AXES, Logger, MissingExtraError
 from pynet_cvae.loggers.csv import CSVLogger
 from pynet_cvae.loggers.mlflow import MLflowLogger
+from pynet_cvae.loggers.params import describe_run
 from pynet_cvae.loggers.tensorboard import TensorBoardLogger
 from pynet_cvae.loggers.visdom import VisdomLogger
 

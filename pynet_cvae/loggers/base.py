@@ -12,12 +12,12 @@ Every logger writes the same records, each for a fold:
   (:meth:`Logger.log_hyperparameters`);
 - files (:meth:`Logger.log_artifact`), for the loggers that keep files.
 
-As an observer (:func:`attach_logger`, or ``interface.add_logger(logger)``), a
-logger writes the run's hyper-parameters when a fold starts, every scalar of
-``after_epoch`` at the epoch, the predictions as images when it has a
-``prepare_pred``, and the values of a per-step signal at their step
+As an observer (:func:`~pynet_cvae.loggers.attach_logger`, or
+``interface.add_logger(logger)``), a logger writes the run's hyper-parameters when a
+fold starts, every scalar of ``after_epoch`` at the epoch, the predictions as images
+when it has a ``prepare_pred``, and the values of a per-step signal at their step
 (:meth:`Logger.after_step`). Observers that make pictures hand them to every
-attached logger with :func:`send_images`.
+attached logger with :func:`~pynet_cvae.loggers.send_images`.
 
 Only the main process writes: in a run over several processes, every method of a
 logger does nothing on ranks other than 0, whichever signal or call reaches it.
@@ -37,14 +37,14 @@ import importlib
 import logging
 import numbers
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 import numpy as np
-import torch
 import torch.distributed as dist
 
 from ..plotting.values import as_scalar, epoch_values
 from .images import as_images
+from .params import Params, describe_run, flatten_mapping, flatten_params
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -55,8 +55,6 @@ PREDICTIONS = "val_pred"
 """The name of the validation predictions, as a signal value and as images."""
 
 _NOT_STEP_VALUES = ("step", "epoch", "fold")
-
-Params = Dict[str, Any]
 
 
 class MissingExtraError(ImportError):
@@ -158,6 +156,7 @@ class Logger:
         self._active_folds: set = set()
         self._announced_folds: set = set()
         self._finished_folds: set = set()
+        self._step_signal: Optional[str] = None  # set by attach_logger
 
     # ------------------------------------------------------------------ observers
     def __call__(self, signal: Any) -> None:
@@ -230,7 +229,7 @@ class Logger:
         values = {key: getattr(signal, key) for key in signal.keys
                   if key not in _NOT_STEP_VALUES}
         scalars = {name: scalar for name, scalar in
-                   ((name, as_scalar(value)) for name, value in _flatten(values).items())
+                   ((name, as_scalar(value)) for name, value in flatten_mapping(values).items())
                    if scalar is not None}
         self.log_scalars(scalars, step=signal.step, axis="step", fold=_fold_of(signal))
 
@@ -465,238 +464,6 @@ class Logger:
 
     def _close(self) -> None:
         """Release the backend."""
-
-
-# ---------------------------------------------------------------------- attaching
-def attach_logger(emitter: Any, logger_: Logger, step_signal: Optional[str] = None
-                  ) -> Logger:
-    """Make ``logger_`` follow the training of ``emitter``.
-
-    It observes ``before_fold``, ``before_epoch``, ``after_epoch`` (the logger
-    itself, so that its state, if any, is saved in checkpoints and restored on
-    resume) and ``after_fold``, and with ``step_signal`` that per-step signal. The
-    logger is appended to ``emitter.loggers``, where :func:`send_images` finds it.
-
-    Parameters
-    ----------
-    emitter : Observable
-        The training interface (any observable emitting the training signals).
-    logger_ : Logger
-        The logger.
-    step_signal : str, optional
-        A per-step signal of the emitter, observed with :meth:`Logger.after_step`.
-
-    Returns
-    -------
-    Logger
-        ``logger_``.
-
-    Raises
-    ------
-    TypeError
-        If ``logger_`` is not a :class:`Logger`.
-    ValueError
-        If it is attached already, or ``step_signal`` is not a signal of the emitter.
-    """
-    if not isinstance(logger_, Logger):
-        raise TypeError(f"expected a pynet_cvae.loggers.Logger, got {logger_!r}")
-    loggers = loggers_of(emitter)
-    if any(attached is logger_ for attached in loggers):
-        raise ValueError(f"{logger_!r} is attached already")
-    if step_signal is not None and step_signal not in emitter.allowed_signals:
-        raise ValueError(f"step_signal {step_signal!r} unknown; the emitter's signals "
-                         f"are {emitter.allowed_signals}")
-    for signal, observer in _observers(logger_, step_signal):
-        emitter.add_observer(signal, observer)
-    logger_._step_signal = step_signal
-    if not isinstance(getattr(emitter, "loggers", None), list):
-        emitter.loggers = loggers
-    loggers.append(logger_)
-    return logger_
-
-
-def detach_logger(emitter: Any, logger_: Logger) -> None:
-    """Stop ``logger_`` following ``emitter`` (attached by :func:`attach_logger`).
-
-    Parameters
-    ----------
-    emitter : Observable
-        The training interface.
-    logger_ : Logger
-        An attached logger; it is not closed.
-
-    Raises
-    ------
-    ValueError
-        If the logger is not attached to ``emitter``.
-    """
-    loggers = loggers_of(emitter)
-    if not any(attached is logger_ for attached in loggers):
-        raise ValueError(f"{logger_!r} is not attached to {type(emitter).__name__}")
-    for signal, observer in _observers(logger_, getattr(logger_, "_step_signal", None)):
-        emitter.remove_observer(signal, observer)
-    loggers[:] = [attached for attached in loggers if attached is not logger_]
-
-
-def loggers_of(emitter: Any) -> List[Logger]:
-    """The loggers attached to ``emitter`` (an empty list when none).
-
-    Parameters
-    ----------
-    emitter : object
-        The training interface.
-
-    Returns
-    -------
-    list of Logger
-        ``emitter.loggers``.
-    """
-    loggers = getattr(emitter, "loggers", None)
-    return loggers if isinstance(loggers, list) else []
-
-
-def send_images(emitter: Any, name: str, images: Any, step: int, fold: int = 0) -> None:
-    """Give images to every logger attached to ``emitter``.
-
-    For observers that make pictures (the CVAE plugin's sampling observer sends
-    its grid as ``"sampling"``).
-
-    Parameters
-    ----------
-    emitter : object
-        The signal's emitter (``signal.object``).
-    name : str
-        What the images show.
-    images : array-like
-        See :meth:`Logger.log_images`.
-    step : int
-        The epoch.
-    fold : int, default 0
-        The fold.
-    """
-    for attached in loggers_of(emitter):
-        attached.log_images(name, images, step=step, fold=fold)
-
-
-def _observers(logger_: Logger, step_signal: Optional[str]) -> List[tuple]:
-    observers = [("before_fold", logger_.before_fold), ("before_epoch", logger_.before_epoch),
-                 ("after_epoch", logger_), ("after_fold", logger_.after_fold)]
-    if step_signal is not None:
-        observers.append((step_signal, logger_.after_step))
-    return observers
-
-
-# ---------------------------------------------------------------------- values
-def describe_run(emitter: Any) -> Params:
-    """What an interface says about its run, as hyper-parameters.
-
-    Parameters
-    ----------
-    emitter : object or None
-        A training interface (its ``model``, ``optimizer``, ``loss``, ``metrics``,
-        ``device`` and ``precision`` are read where present).
-
-    Returns
-    -------
-    dict
-        ``model``, ``parameters`` (trainable), ``optimizer``, ``optimizer.<setting>``
-        for its numeric settings, ``loss``, ``metrics``, ``device``, ``precision``.
-    """
-    description: Params = {}
-    model = getattr(emitter, "model", None)
-    if isinstance(model, torch.nn.Module):
-        description["model"] = type(model).__name__
-        description["parameters"] = sum(parameter.numel() for parameter in
-                                         model.parameters() if parameter.requires_grad)
-    optimizer = getattr(emitter, "optimizer", None)
-    if isinstance(optimizer, torch.optim.Optimizer):
-        description["optimizer"] = type(optimizer).__name__
-        for key, value in optimizer.defaults.items():
-            if _is_number(value) or (isinstance(value, tuple) and value
-                                     and all(_is_number(item) for item in value)):
-                description[f"optimizer.{key}"] = value
-    loss = getattr(emitter, "loss", None)
-    if loss is not None:
-        description["loss"] = _callable_name(loss)
-    metrics = getattr(emitter, "metrics", None)
-    if isinstance(metrics, Mapping):
-        description["metrics"] = ", ".join(map(str, metrics)) or "none"
-    if getattr(emitter, "device", None) is not None:
-        description["device"] = str(emitter.device)
-    precision = getattr(getattr(emitter, "precision", None), "name", None)
-    if precision is not None:
-        description["precision"] = precision
-    return description
-
-
-def flatten_params(params: Mapping[str, Any], prefix: str = "") -> Params:
-    """Flatten nested settings into ``{"a.b": value}`` of numbers, booleans and strings.
-
-    Parameters
-    ----------
-    params : mapping
-        The settings.
-    prefix : str, default ""
-        Put before every key (with a dot).
-
-    Returns
-    -------
-    dict
-        Flat settings; values that are not numbers, booleans or strings (None,
-        lists, tuples, objects) become their text.
-    """
-    flat: Params = {}
-    for key, value in params.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            flat.update(flatten_params(value, name))
-        elif isinstance(value, (bool, np.bool_)):
-            flat[name] = bool(value)
-        elif isinstance(value, numbers.Integral):
-            flat[name] = int(value)
-        elif isinstance(value, numbers.Real):
-            flat[name] = float(value)
-        elif isinstance(value, str):
-            flat[name] = value
-        else:
-            flat[name] = str(value)
-    return flat
-
-
-def split_of(name: str) -> tuple:
-    """``("validation", "m")`` for ``"val_m"``, else ``("train", name)``.
-
-    Parameters
-    ----------
-    name : str
-        A scalar's name.
-
-    Returns
-    -------
-    tuple of str
-        The split and the metric.
-    """
-    if name.startswith("val_") and len(name) > len("val_"):
-        return "validation", name[len("val_"):]
-    return "train", name
-
-
-def _flatten(values: Mapping[str, Any]) -> Dict[str, Any]:
-    flat: Dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            flat.update({f"{key}.{name}": item for name, item in _flatten(value).items()})
-        else:
-            flat[str(key)] = value
-    return flat
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _callable_name(value: Any) -> str:
-    return getattr(value, "__name__", None) or type(value).__name__
 
 
 def _fold_of(signal: Any) -> int:

@@ -20,7 +20,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..fileio import atomic_open
 from ..history import History
-from .base import Logger, split_of
+from .base import Logger
+from .params import split_of
 
 _SPLITS = ("train", "validation")
 

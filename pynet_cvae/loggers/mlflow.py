@@ -37,8 +37,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 
-from .base import Logger, Params, import_extra
+from .base import Logger, import_extra
 from .images import tile_images
+from .params import Params
 
 logger = logging.getLogger("pynet_cvae")
 

@@ -29,7 +29,8 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .base import Logger, Params, import_extra, split_of
+from .base import Logger, import_extra
+from .params import Params, split_of
 
 _FOLD_LEVEL = ""
 _STEPS = "steps"

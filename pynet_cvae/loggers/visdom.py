@@ -18,7 +18,8 @@ from typing import Any, Dict, Mapping, Optional
 import numpy as np
 
 from ..plotting import Board
-from .base import Logger, Params, is_main_process
+from .base import Logger, is_main_process
+from .params import Params
 
 
 class VisdomLogger(Logger):

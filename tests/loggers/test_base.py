@@ -19,7 +19,7 @@ from pynet_cvae.loggers import (
     loggers_of,
     send_images,
 )
-from pynet_cvae.loggers.base import flatten_params
+from pynet_cvae.loggers.params import flatten_params
 from pynet_cvae.loggers.csv import read_history_csv
 from pynet_cvae.loggers.images import as_images, tile_images
 from pynet_cvae.observable import SIGNALS, Observable
