@@ -54,7 +54,8 @@ AXES = ("epoch", "step")
 PREDICTIONS = "val_pred"
 """The name of the validation predictions, as a signal value and as images."""
 
-_NOT_STEP_VALUES = ("step", "epoch", "fold")
+# The per-step signal's coordinates and bookkeeping, not values to plot.
+_NOT_STEP_VALUES = ("step", "epoch", "fold", "batch_size", "skipped")
 
 
 class MissingExtraError(ImportError):
@@ -214,7 +215,8 @@ class Logger:
         signal : signal object
             Carries ``step`` (the optimizer step's index, the x coordinate),
             optionally ``fold``, and values: every number, one-element tensor or
-            mapping of them (flattened with dots) is logged, on the ``"step"`` axis.
+            mapping of them (flattened with dots) is logged, on the ``"step"`` axis,
+            except ``epoch``, ``batch_size`` and ``skipped`` (the loop's bookkeeping).
 
         Raises
         ------

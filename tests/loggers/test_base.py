@@ -60,14 +60,15 @@ def test_a_per_step_signal_is_logged_on_the_step_axis(tmp_path):
     for step in range(3):
         emitter.notify_observers("after_step", step=step, fold=0,
                                  loss=torch.tensor(1.0 / (step + 1)),
-                                 values={"kl": step * 0.5, "note": "not a number"})
+                                 values={"kl": step * 0.5, "note": "not a number"},
+                                 epoch=0, batch_size=4, skipped=False)
     emitter.notify_observers("after_fold", fold=0, train_history=None,
                              validation_history=None)
     (steps,) = read_history_csv(str(tmp_path / "history_steps.csv"), axis="step")
     assert steps.steps == [(0, 0), (0, 1), (0, 2)]
     assert steps["loss"][1] == pytest.approx([1.0, 0.5, 1.0 / 3])
     assert steps["values.kl"][1] == [0.0, 0.5, 1.0]
-    assert "values.note" not in steps
+    assert set(steps.metrics) == {"loss", "values.kl"}  # no text, no bookkeeping
 
     detach_logger(emitter, logger)
     assert not emitter.observers("after_step")
