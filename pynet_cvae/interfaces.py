@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Union
 
 import torch
 
 from .checkpoint import load_checkpoint
 from .distributed import join_process_group, local_rank, wrap_model
 from .distributed import wanted as wanted_distributed
-from .loggers.attach import attach_logger, detach_logger
-from .loggers.base import Logger
 from .precision import MixedPrecision
 from .registry import Losses, Metrics, Networks, resolve
 from .seeding import seed_everything
 from .training import TrainingLoop
+
+if TYPE_CHECKING:  # the loggers import the plotting package: only when one is added
+    from .loggers.base import Logger
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -197,6 +198,8 @@ class DeepLearningInterface(TrainingLoop):
         pynet_cvae.loggers.Logger
             ``logger``, now in :attr:`loggers`.
         """
+        from .loggers.attach import attach_logger
+
         return attach_logger(self, logger, step_signal=step_signal)
 
     def remove_logger(self, logger: Logger) -> None:
@@ -207,6 +210,8 @@ class DeepLearningInterface(TrainingLoop):
         logger : pynet_cvae.loggers.Logger
             A logger given to :meth:`add_logger`.
         """
+        from .loggers.attach import detach_logger
+
         detach_logger(self, logger)
 
 

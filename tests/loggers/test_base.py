@@ -197,3 +197,14 @@ def test_two_torchrun_processes_write_one_set_of_logs(tmp_path):
                                                                           "history.csv"))}
     assert tables["train"].steps == [(0, 0), (0, 1), (3, 0)]
     assert tables["train"]["rank"] == ([(3, 0)], [0.0])
+
+
+@pytest.mark.subprocess
+def test_a_training_without_loggers_imports_none_of_their_libraries():
+    code = ("import sys, pynet_cvae.interfaces, pynet_cvae.plugins.cvae\n"
+            "print(sorted(name for name in ('mlflow', 'tensorboard', 'visdom', "
+            "'pynet_cvae.loggers', 'pynet_cvae.plotting') if name in sys.modules))")
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY, text=True,
+                               capture_output=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"

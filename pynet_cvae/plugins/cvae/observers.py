@@ -10,7 +10,6 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ...loggers import loggers_of, send_images
 from ...registry import Observers
 from .generation import square_image_shape
 from .grid import make_grid, save_grid_png
@@ -73,7 +72,9 @@ class ConditionalSampler:
         if self.output_dir is not None:
             self.last_path = save_grid_png(
                 os.path.join(self.output_dir, f"sampling_fold{fold}_epoch{epoch}.png"), grid)
-        if loggers_of(signal.object):
+        if getattr(signal.object, "loggers", None):
+            from ...loggers import send_images  # imports the plotting package: when used
+
             send_images(signal.object, self.window, np.kron(grid, np.ones((self.zoom,) * 2)),
                         step=epoch, fold=fold)
         board = getattr(signal.object, "board", None)
