@@ -43,11 +43,19 @@ INSTALL_REQUIRES = [
 # nilearn ships the MNI152 template the synthetic brain cohort is made from.
 BRAIN_REQUIRE = ["nilearn>=0.10"]
 
+LOGGER_EXTRAS = {
+    "tensorboard": ["tensorboard>=2.14"],
+    "mlflow": ["mlflow>=2.12"],
+}
+
 EXTRAS_REQUIRE = {
     "brain": BRAIN_REQUIRE,
-    # setuptools: the plugin test builds and installs a small plugin package.
-    "test": ["pytest>=7.0", "hypothesis>=6.0", "setuptools>=70.1"] + BRAIN_REQUIRE,
-    "doc": ["sphinx>=7.2", "sphinx-gallery>=0.16", "numpydoc>=1.6"] + BRAIN_REQUIRE,
+    **LOGGER_EXTRAS,
+    # setuptools: the plugin test builds and installs a small plugin package; the
+    # loggers' libraries: their tests read back what the real libraries wrote.
+    "test": ["pytest>=7.0", "hypothesis>=6.0", "setuptools>=70.1", *BRAIN_REQUIRE,
+             *(requirement for extra in LOGGER_EXTRAS.values() for requirement in extra)],
+    "doc": ["sphinx>=7.2", "sphinx-gallery>=0.16", "numpydoc>=1.6", *BRAIN_REQUIRE],
 }
 
 setup(

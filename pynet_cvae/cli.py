@@ -12,6 +12,7 @@ import logging
 import sys
 from typing import Optional, Sequence
 
+from . import __version__
 from .commands import COMMAND_MODULES
 
 
@@ -19,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``pynet-cvae`` with every command's parser."""
     parser = argparse.ArgumentParser(
         prog="pynet-cvae", description="Train and inspect conditional VAEs with pynet-cvae.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version of pynet-cvae and exit")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_parser(subparsers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Dict, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Union
 
 import torch
 
@@ -15,6 +15,9 @@ from .precision import MixedPrecision
 from .registry import Losses, Metrics, Networks, resolve
 from .seeding import seed_everything
 from .training import TrainingLoop
+
+if TYPE_CHECKING:  # the loggers import the plotting package: only when one is added
+    from .loggers.base import Logger
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -148,6 +151,7 @@ class DeepLearningInterface(TrainingLoop):
         self.add_labels = add_labels
         self.progress = progress
         self.validation_predictions = check_validation_predictions(validation_predictions)
+        self.loggers: List[Logger] = []
         if resume and pretrained is None:
             raise ValueError("resume=True needs pretrained=<checkpoint path> to resume from")
         if pretrained is not None:
@@ -186,6 +190,37 @@ class DeepLearningInterface(TrainingLoop):
             self.load_run_state(path, checkpoint)
         else:
             self.load_weights(checkpoint["model"], path)
+
+    def add_logger(self, logger: Logger, step_signal: Optional[str] = None) -> Logger:
+        """Let ``logger`` follow the training (see :mod:`pynet_cvae.loggers`).
+
+        Parameters
+        ----------
+        logger : pynet_cvae.loggers.Logger
+            E.g. ``TensorBoardLogger("runs/tensorboard")``; several may be added.
+        step_signal : str, optional
+            A per-step signal whose values the logger writes on the step axis.
+
+        Returns
+        -------
+        pynet_cvae.loggers.Logger
+            ``logger``, now in :attr:`loggers`.
+        """
+        from .loggers.attach import attach_logger
+
+        return attach_logger(self, logger, step_signal=step_signal)
+
+    def remove_logger(self, logger: Logger) -> None:
+        """Stop ``logger`` following the training (it is not closed).
+
+        Parameters
+        ----------
+        logger : pynet_cvae.loggers.Logger
+            A logger given to :meth:`add_logger`.
+        """
+        from .loggers.attach import detach_logger
+
+        detach_logger(self, logger)
 
 
 def check_validation_predictions(value: Union[str, int]) -> Union[str, int]:

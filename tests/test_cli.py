@@ -176,3 +176,14 @@ def test_one_fold_trains_on_every_image_and_reports_no_validation(tmp_path, caps
     error = capsys.readouterr().err
     assert "--early-stopping watches the validation loss: it needs --folds 2" in error
     assert error.count("\n") == 1
+
+
+@pytest.mark.subprocess
+def test_the_console_script_prints_its_version():
+    import pynet_cvae
+
+    executable = shutil.which("pynet-cvae", path=os.path.dirname(sys.executable))
+    result = subprocess.run([executable, "--version"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"pynet-cvae {pynet_cvae.__version__}\n"

@@ -20,6 +20,7 @@ EXAMPLE_ORDER = (
     "plot_nifti_autoencoder.py",
     "plot_observer_signals.py",
     "plot_early_stopping_scheduler.py",
+    "plot_loggers.py",
     "plot_custom_plugin.py",
 )
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import os
 import tempfile
 import time
@@ -115,6 +114,7 @@ def train(arguments: argparse.Namespace, observers: Sequence[Tuple[str, Any]] = 
     from ..datasets.transforms import Flatten
     from ..distributed import launched_rank
     from ..interfaces import DeepLearningInterface
+    from ..loggers.csv import write_history_csv
     from ..observers import EarlyStopping
     from ..plugins.cvae import ConditionalSampler, DecodeLoss, save_model_config
     from ..plugins.cvae.recipes import build_recipe
@@ -254,23 +254,6 @@ def fetch_dataset(name: str, datasetdir: Optional[str]) -> Any:
         raise ValueError(f"--dataset {name} needs --datasetdir DIR (where its files are "
                          "or will be downloaded)")
     return fetch_minst(datasetdir) if name == "mnist" else fetch_fashion_mnist(datasetdir)
-
-
-def write_history_csv(path: str, histories: List[Any]) -> str:
-    """Write histories as one CSV table: split, fold, epoch, then one column per value."""
-    from ..fileio import atomic_open
-
-    names = sorted({name for history in histories for name in history.metrics})
-    with atomic_open(path, "w", encoding="utf-8", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["split", "fold", "epoch"] + names)
-        for history in histories:
-            series = {name: dict(zip(*history[name])) for name in history.metrics}
-            for step in history.steps:
-                fold, epoch = step if isinstance(step, tuple) else (0, step)
-                writer.writerow([history.name, fold, epoch]
-                                + [series.get(name, {}).get(step, "") for name in names])
-    return path
 
 
 def format_summary(summary: Dict[str, Any]) -> str:

@@ -30,16 +30,15 @@ from pynet_cvae.observable import rank_zero_only
 from pynet_cvae.plotting import probe
 from pynet_cvae.plotting import server as servers
 from pynet_cvae.plotting.client import BoardClient, VisdomLoginError
-from pynet_cvae.plotting.values import as_array, as_scalar, check_images
+from pynet_cvae.plotting.values import (LEARNING_RATE, as_array, as_scalar, check_images,
+                                        epoch_values)
 
 logger = logging.getLogger("pynet_cvae")
 
-_SKIPPED_KEYS = ("epoch", "fold")
 _PRED_KEY = "val_pred"
 _VALIDATION_PREFIX = "val_"
-_LEARNING_RATE = "lr"
 _CONFIG_WINDOW = "configuration"
-_SPECIAL_TITLES = {_LEARNING_RATE: "learning rate", _PRED_KEY: "validation predictions",
+_SPECIAL_TITLES = {LEARNING_RATE: "learning rate", _PRED_KEY: "validation predictions",
                    _CONFIG_WINDOW: "configuration"}
 _RESERVED_WINDOWS = frozenset({_PRED_KEY, _CONFIG_WINDOW, "sampling"})
 _FORBIDDEN_IN_ENV = ("/", "\\", "<", ">", "&", "\"", "'")
@@ -277,7 +276,7 @@ class Board:
         layout = {"title": _as_text(title), "showlegend": True,
                   "xaxis": {"title": "epoch"}, "yaxis": {"title": _as_text(title)},
                   "margin": {"l": 60, "r": 60, "t": 60, "b": 60}}
-        if window == _LEARNING_RATE:
+        if window == LEARNING_RATE:
             layout["yaxis"]["type"] = "log"
         self.viewer._send({"data": [point], "win": window, "eid": self.env,
                            "layout": layout, "opts": {"title": title}},
@@ -368,16 +367,6 @@ class Board:
                 f"env={self.env!r}, {state})")
 
 
-def _learning_rate(emitter: Any, scheduler: Any) -> Optional[float]:
-    """Return the current learning rate of the scheduler's (or emitter's) optimizer."""
-    optimizer = getattr(scheduler, "optimizer", None) or getattr(emitter, "optimizer",
-                                                                 None)
-    groups = getattr(optimizer, "param_groups", None)
-    if not groups:
-        return None
-    return float(groups[0]["lr"])
-
-
 @rank_zero_only
 def update_board(signal: Any) -> None:
     """Send the values of an ``after_epoch`` signal to ``signal.object.board``.
@@ -407,9 +396,4 @@ def update_board(signal: Any) -> None:
         raise AttributeError(
             f"update_board needs a board on {type(signal.object).__name__}: "
             "set one first, e.g. interface.board = Board(...)")
-    data = {key: getattr(signal, key) for key in signal.keys
-            if key not in _SKIPPED_KEYS and key != "scheduler"}
-    learning_rate = _learning_rate(signal.object, getattr(signal, "scheduler", None))
-    if learning_rate is not None:
-        data[_LEARNING_RATE] = learning_rate
-    board.update_plots(data, signal.epoch, getattr(signal, "fold", None))
+    board.update_plots(epoch_values(signal), signal.epoch, getattr(signal, "fold", None))

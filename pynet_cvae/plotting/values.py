@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -18,6 +18,57 @@ def as_scalar(value: Any) -> Optional[float]:
         if np.issubdtype(value.dtype, np.number) or value.dtype == bool:
             return float(value.reshape(()))
     return None
+
+
+LEARNING_RATE = "lr"
+"""The name under which :func:`epoch_values` reports the learning rate."""
+
+_SKIPPED_KEYS = ("epoch", "fold", "scheduler")
+
+
+def learning_rate(emitter: Any, scheduler: Any = None) -> Optional[float]:
+    """Return the current learning rate of the scheduler's (or emitter's) optimizer.
+
+    Parameters
+    ----------
+    emitter : object
+        The signal's emitter; its ``optimizer`` is read when ``scheduler`` has none.
+    scheduler : object, optional
+        A learning-rate scheduler with an ``optimizer`` attribute.
+
+    Returns
+    -------
+    float or None
+        The learning rate of the first parameter group; None without an optimizer.
+    """
+    optimizer = getattr(scheduler, "optimizer", None) or getattr(emitter, "optimizer",
+                                                                 None)
+    groups = getattr(optimizer, "param_groups", None)
+    if not groups:
+        return None
+    return float(groups[0]["lr"])
+
+
+def epoch_values(signal: Any) -> Dict[str, Any]:
+    """The values of an ``after_epoch`` signal that a board or a logger shows.
+
+    Parameters
+    ----------
+    signal : signal object
+        The emitted signal (``object``, ``keys`` and one attribute per key).
+
+    Returns
+    -------
+    dict
+        Every value named in ``signal.keys`` except ``epoch``, ``fold`` and
+        ``scheduler``, and the learning rate as ``"lr"`` (see
+        :func:`learning_rate`) when there is an optimizer.
+    """
+    data = {key: getattr(signal, key) for key in signal.keys if key not in _SKIPPED_KEYS}
+    rate = learning_rate(signal.object, getattr(signal, "scheduler", None))
+    if rate is not None:
+        data[LEARNING_RATE] = rate
+    return data
 
 
 def as_array(value: Any) -> np.ndarray:

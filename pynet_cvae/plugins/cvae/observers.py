@@ -40,9 +40,10 @@ class ConditionalSampler:
     output_dir : str, optional
         Write each epoch's grid as ``sampling_fold<f>_epoch<e>.png`` there.
     window : str, default "sampling"
-        The Visdom window, used when the emitter has a ``board`` attribute.
+        The Visdom window, used when the emitter has a ``board`` attribute, and the
+        name of the grid given to the emitter's loggers (:mod:`pynet_cvae.loggers`).
     zoom : int, default 5
-        The magnification of the images sent to the board.
+        The magnification of the images sent to the board and the loggers.
     seed : int, default 0
         The seed of the latent vectors.
 
@@ -72,10 +73,15 @@ class ConditionalSampler:
         images = self.generate(model)
         epoch = getattr(signal, "epoch", 0)
         fold = getattr(signal, "fold", 0)
+        grid = make_grid(images, nrow=self.n_columns)
         if self.output_dir is not None:
             self.last_path = save_grid_png(
-                os.path.join(self.output_dir, f"sampling_fold{fold}_epoch{epoch}.png"),
-                make_grid(images, nrow=self.n_columns))
+                os.path.join(self.output_dir, f"sampling_fold{fold}_epoch{epoch}.png"), grid)
+        if getattr(signal.object, "loggers", None):
+            from ...loggers import send_images  # imports the plotting package: when used
+
+            send_images(signal.object, self.window, np.kron(grid, np.ones((self.zoom,) * 2)),
+                        step=epoch, fold=fold)
         board = getattr(signal.object, "board", None)
         if board is not None:
             board.viewer.images(
