@@ -24,8 +24,9 @@
     Per class, the mean pairwise Euclidean distance between generated images over
     that between real test images of the class: a collapsed generator scores near 0.
 ``judge_test_accuracy`` / ``judge_reconstruction_accuracy``
-    The judge's accuracy on the real test images, and on the model's
-    reconstructions of them (latent mean, the classifier's class).
+    The judge's accuracy on the real test images (measured here, never read from
+    the judge's cache), and on the model's reconstructions of them (latent mean,
+    the classifier's class).
 
 Memory stays flat: the test images are read from the memory-mapped array in bounded
 batches, and each batch's tensors are released before the next.
@@ -47,7 +48,7 @@ import torch.nn.functional as func
 from ...fileio import atomic_open
 from .conditional_losses import gaussian_kl
 from .generation import evaluating
-from .judge import Judge, predict, read_split
+from .judge import Judge, accuracy_on_rows, predict, read_split
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -118,7 +119,8 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
     rows, labels = _subset(all_rows, all_labels, max_test_images, seed)
     results: Dict[str, Any] = {"test_images": int(len(rows)), "iw_samples": iw_samples,
                                "samples_per_class": samples_per_class,
-                               "judge_test_accuracy": float(judge.test_accuracy)}
+                               "judge_test_accuracy": accuracy_on_rows(judge.model, images,
+                                                                       rows, labels)}
     with evaluating(model):
         results.update(_test_set_scores(model, judge.model, images, rows, labels,
                                         batch_size, seed))

@@ -12,6 +12,7 @@ checkpoint alone. Checkpoints are read with
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from typing import Any, Dict, Optional, Tuple
@@ -133,7 +134,7 @@ def load_trained_model(checkpoint_path: str, config_path: Optional[str] = None,
     if not Networks.contains(config["network"]):
         raise ValueError(f"network {config['network']!r} of the configuration is not "
                          f"registered: expected one of {sorted(Networks.get_registry())}")
-    model = Networks.get(config["network"])(**config["kwargs"])
+    model = _build_network(config, config_path or find_model_config(checkpoint_path))
     state = load_checkpoint(checkpoint_path, map_location=map_location)
     try:
         model.load_state_dict(state["model"])
@@ -142,3 +143,25 @@ def load_trained_model(checkpoint_path: str, config_path: Optional[str] = None,
                          f"{config['network']}: {error}"[:600]) from None
     model.to(map_location).eval()
     return model, config
+
+
+def _build_network(config: Dict[str, Any], path: str) -> torch.nn.Module:
+    """The configured network, or a ValueError naming the arguments it refuses."""
+    network = Networks.get(config["network"])
+    kwargs = config["kwargs"]
+    try:
+        accepted = inspect.signature(network).parameters
+    except (TypeError, ValueError):  # no signature to read: let the constructor say
+        accepted = None
+    if accepted is not None and not any(parameter.kind is parameter.VAR_KEYWORD
+                                        for parameter in accepted.values()):
+        unknown = sorted(set(kwargs) - set(accepted))
+        if unknown:
+            raise ValueError(
+                f"model configuration {path!r} gives {config['network']} the argument(s) "
+                f"{unknown}, which it does not take: expected some of {sorted(accepted)}")
+    try:
+        return network(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"model configuration {path!r} does not build a "
+                         f"{config['network']}: {error}") from None
