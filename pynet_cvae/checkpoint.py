@@ -48,7 +48,7 @@ from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .fileio import atomic_path, atomic_write_text
+from .fileio import atomic_path, atomic_write_text, remove_stale_temporaries
 from .plain_data import check_plain_data, content_digest, referenced_globals
 
 logger = logging.getLogger("pynet_cvae")
@@ -323,16 +323,12 @@ def prune_checkpoints(checkpointdir: str, keep_last: int) -> List[str]:
 
 
 def remove_partial_files(checkpointdir: str) -> List[str]:
-    """Remove the temporary files a killed save left in ``checkpointdir``.
+    """Remove the temporary files that killed saves left in ``checkpointdir``.
 
-    Only call it when no other process writes there.
+    A save in progress in another process holds its temporary file's lock and is
+    left alone (:func:`~pynet_cvae.fileio.remove_stale_temporaries`).
     """
-    removed = []
-    for path in glob.glob(os.path.join(glob.escape(checkpointdir), ".*.part")):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
-            removed.append(path)
-    return removed
+    return [str(path) for path in remove_stale_temporaries(checkpointdir)]
 
 
 class _HashingWriter:
