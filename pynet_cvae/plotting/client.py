@@ -17,7 +17,6 @@ Visdom's offline mode: later calls only write the replay log, and one
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import queue
@@ -28,6 +27,8 @@ from typing import IO, Any, Iterator, Optional, Tuple
 
 import requests
 import visdom
+
+from pynet_cvae.jsonio import dumps
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -154,7 +155,7 @@ class BoardClient(visdom.Visdom):
         """Append ``[endpoint, msg]`` to the replay log (drawing endpoints only)."""
         if not self.replay_log or endpoint not in LOGGED_ENDPOINTS:
             return
-        line = json.dumps([endpoint, msg]) + "\n"
+        line = dumps([endpoint, msg], non_finite="null") + "\n"
         with self._log_lock:
             if self._log_stream is None:
                 os.makedirs(os.path.dirname(os.path.abspath(self.replay_log)),

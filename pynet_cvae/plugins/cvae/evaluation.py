@@ -34,10 +34,8 @@ batches, and each batch's tensors are released before the next.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import time
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -45,7 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as func
 
-from ...fileio import atomic_open
+from ...jsonio import write_json
 from .conditional_losses import gaussian_kl
 from .generation import evaluating
 from .judge import Judge, accuracy_on_rows, predict, read_split
@@ -361,7 +359,8 @@ def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def save_results(path: str, results: Mapping[str, Any]) -> str:
-    """Write evaluation results as JSON, atomically.
+    """Write evaluation results as strict JSON, atomically (a NaN or infinite value
+    as the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``).
 
     Parameters
     ----------
@@ -375,8 +374,5 @@ def save_results(path: str, results: Mapping[str, Any]) -> str:
     str
         ``path``.
     """
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic_open(path, "w", encoding="utf-8") as stream:
-        json.dump(results, stream, indent=2, sort_keys=True)
-        stream.write("\n")
+    write_json(path, results, indent=2, sort_keys=True)
     return path

@@ -20,7 +20,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 
 from ...checkpoint import load_checkpoint
-from ...fileio import atomic_open
+from ...jsonio import write_json
 from ...registry import Networks
 
 CONFIG_FILE = "model_config.json"
@@ -51,9 +51,7 @@ def save_model_config(directory: str, network: str, kwargs: Dict[str, Any],
                          f"{sorted(Networks.get_registry())}")
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, CONFIG_FILE)
-    with atomic_open(path, "w", encoding="utf-8") as stream:
-        json.dump({"network": network, "kwargs": kwargs, **extra}, stream, indent=2)
-        stream.write("\n")
+    write_json(path, {"network": network, "kwargs": kwargs, **extra}, indent=2)
     return path
 
 
