@@ -10,16 +10,19 @@ Ctrl-C and SIGTERM stop a command cleanly (:mod:`pynet_cvae.commands.stopping`):
 an interrupted training says where its completed epochs are saved and how to
 resume, and exits with 130 (SIGINT) or 143 (SIGTERM). The address-space limit
 is checked before the numerical libraries load
-(:mod:`pynet_cvae.commands.memory`).
+(:mod:`pynet_cvae.commands.memory`). Warnings (a lost board server, a log that
+cannot be written) are one line each too: ``pynet-cvae: warning: ...``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
-from typing import NoReturn, Optional, Sequence
+import warnings
+from typing import Iterator, NoReturn, Optional, Sequence
 
 from .commands import COMMAND_MODULES
 from .commands.errors import describe_failure, describe_interruption
@@ -44,6 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Print warnings as ``pynet-cvae: warning: ...``, without the source line."""
+    previous = warnings.formatwarning
+    warnings.formatwarning = lambda message, *args, **kwargs: (  # type: ignore[assignment]
+        f"pynet-cvae: warning: {message}\n")
+    try:
+        yield
+    finally:
+        warnings.formatwarning = previous
+
+
 def _fail(message: str) -> int:
     print(f"pynet-cvae: error: {message}", file=sys.stderr)
     return 1
@@ -60,7 +75,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not getattr(arguments, "quiet", False):
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        with stopping_cleanly():
+        with stopping_cleanly(), _one_line_warnings():
             return int(arguments.run(arguments) or 0)
     except KeyboardInterrupt as interruption:
         print(f"pynet-cvae: {describe_interruption(interruption, argv)}", file=sys.stderr)

@@ -19,6 +19,7 @@ LIFELINE_VARIABLE = "PYNET_CVAE_LIFELINE_FD"
 """The environment variable that gives the server the descriptor of its lifeline."""
 
 SERVER_PROGRAM = """\
+# pynet-cvae: a Visdom server that exits with its owner
 import os, threading
 
 def _exit_with_owner(descriptor):
