@@ -1,20 +1,14 @@
 """End to end: a real CVAE training on a real board, looked at in a real browser.
 
-The page is loaded by Debian's headless Chromium with a fresh profile and a
-virtual-time budget (without it the DOM is dumped before the websocket delivers
-the windows). The page's JavaScript comes from Visdom's static folder, where
-``pynet-cvae board install-assets`` put it (the fixture installs it if needed,
-which needs npm and the npm registry); nothing is fetched from the internet.
+How the page is loaded: :mod:`tests.plotting.browser`.
 
 Set ``PYNET_CVAE_SCREENSHOTS=DIR`` to keep a PNG screenshot of the dashboard.
 """
 
 import functools
-import html
 import os
 import re
 import shutil
-import subprocess
 import warnings
 
 import numpy as np
@@ -25,8 +19,6 @@ from pynet_cvae.datasets import DataManager, fetch_digits
 from pynet_cvae.datasets.transforms import Flatten
 from pynet_cvae.interfaces import DeepLearningInterface
 from pynet_cvae.plotting import Board, read_replay_log, replay_log, update_board
-from pynet_cvae.plotting.assets import AssetsError, install_assets, missing_assets
-from pynet_cvae.plotting.server import start_server
 from pynet_cvae.plotting.values import images_from_flat
 from pynet_cvae.plugins.cvae import (
     CVAE,
@@ -37,53 +29,9 @@ from pynet_cvae.plugins.cvae import (
 )
 
 from ..servers import free_port, window_data
+from .browser import chromium, legend_names, needs_chromium, pane_titles
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--virtual-time-budget=10000",
-                  "--no-first-run", "--disable-component-update", "--disable-sync"]
 IMAGE_SHAPE = (8, 8)
-
-
-def chromium(url, tmp_path, *flags):
-    """Run headless Chromium on ``url`` with a fresh profile; return its stdout."""
-    profile = tmp_path / f"chromium-profile-{len(list(tmp_path.iterdir()))}"
-    command = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *flags, url]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180,
-                            stdin=subprocess.DEVNULL)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
-
-
-def pane_titles(dom):
-    """The window titles the page shows (the bar of each pane)."""
-    return {html.unescape(title) for title in
-            re.findall(r'class="bar">.*?<div class="pull-right">([^<]*)</div>', dom)}
-
-
-def legend_names(dom):
-    """The names in the Plotly legends of the page."""
-    return {html.unescape(name) for name in
-            re.findall(r'class="legendtext"[^>]*>([^<]*)</text>', dom)}
-
-
-@pytest.fixture(scope="module")
-def page_assets():
-    """Visdom's page files, installed in its static folder (idempotent)."""
-    if missing_assets():
-        try:
-            install_assets()
-        except AssetsError as error:
-            pytest.fail(f"the page's files are missing and cannot be installed: {error}"
-                        "\nrun `pynet-cvae board install-assets` first")
-
-
-@pytest.fixture
-def server(tmp_path):
-    """A Visdom server of the test's own (stopped at the end, even if killed)."""
-    server = start_server(free_port(), env_path=str(tmp_path / "visdom-env"), timeout=60)
-    yield server
-    server.stop()
 
 
 def digits_manager(tmp_path, n_train=400, n_validation=100):
@@ -122,7 +70,7 @@ def keep_screenshot(path):
 @pytest.mark.browser
 @pytest.mark.visdom
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+@needs_chromium
 def test_a_cvae_run_renders_in_a_real_browser(tmp_path, page_assets, server):
     board = Board(port=server.port, env="cvae_e2e", display_pred=True,
                   prepare_pred=functools.partial(images_from_flat, image_shape=IMAGE_SHAPE),
