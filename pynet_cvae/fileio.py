@@ -31,7 +31,9 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     The caller writes the temporary file by any means (``open``,
     ``numpy.lib.format.open_memmap``...). When the block exits normally the file is
     fsynced and atomically renamed over ``path``; when it raises, the temporary file
-    is removed and ``path`` keeps its previous content (or stays absent).
+    is removed and ``path`` keeps its previous content (or stays absent). An
+    ``OSError`` of the writing (a full disk, a read-only folder) names ``path``, the
+    file the user asked for, rather than the temporary file.
 
     Parameters
     ----------
@@ -45,19 +47,33 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    temporary, lock = _create_temporary(final)
+    try:
+        temporary, lock = _create_temporary(final)
+    except OSError as error:
+        raise _naming(error, final) from None
     try:
         yield temporary
         with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
         os.replace(temporary, final)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+        if isinstance(error, OSError) and (
+                error.filename is None or str(error.filename) == str(temporary)):
+            raise _naming(error, final) from None
         raise
     finally:
         os.close(lock)
     _fsync_directory(final.parent)
+
+
+def _naming(error: OSError, final: Path) -> OSError:
+    """``error`` naming the file being written (not its temporary file, or nothing)."""
+    if error.errno is None:
+        return error
+    named = OSError(error.errno, error.strerror, str(final))  # the errno's subclass
+    return named.with_traceback(error.__traceback__)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ resume.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from typing import Any, Iterator, Optional
@@ -58,29 +59,43 @@ class RunInterrupted(Interrupted):
         self.checkpoint = checkpoint
 
 
-def interrupted_run(interruption: BaseException, checkpoint: Optional[str]
-                    ) -> RunInterrupted:
+def interrupted_run(interruption: BaseException, checkpointdir: str,
+                    last_checkpoint: Optional[str]) -> RunInterrupted:
     """The :class:`RunInterrupted` of a training stopped by ``interruption``.
+
+    It names the checkpoint that ``--resume`` continues from: the last good one of
+    ``checkpointdir``, which is newer than ``last_checkpoint`` when the signal came
+    while the run was saving an epoch (the checkpoint was written, not yet noted).
 
     Parameters
     ----------
     interruption : KeyboardInterrupt
         What stopped it.
-    checkpoint : str or None
-        The run's last checkpoint.
+    checkpointdir : str
+        The run's checkpoint folder.
+    last_checkpoint : str or None
+        The run's last checkpoint as the run knows it (reported when the folder
+        cannot be read).
 
     Returns
     -------
     RunInterrupted
         To raise in its place.
     """
+    from ..checkpoint import CheckpointError, last_good_checkpoint
+
+    try:
+        found = last_good_checkpoint(checkpointdir) if os.path.isdir(checkpointdir) else None
+    except (CheckpointError, OSError):
+        found = None
     name = getattr(interruption, "signal_name", "SIGINT")
-    return RunInterrupted(name, checkpoint)
+    return RunInterrupted(name, found[0] if found is not None else last_checkpoint)
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:
     for number in STOP_SIGNALS:  # a second signal ends the clean-up at once
-        signal.signal(number, signal.SIG_DFL)
+        if signal.getsignal(number) is _raise_interrupted:
+            signal.signal(number, signal.SIG_DFL)
     raise Interrupted(signal.Signals(signum).name)
 
 
@@ -89,12 +104,15 @@ def stopping_cleanly() -> Iterator[None]:
     """Make SIGINT and SIGTERM raise :class:`Interrupted` within the block.
 
     Outside the main thread (where Python cannot set signal handlers) the block
-    runs unchanged. The previous handlers are restored afterwards.
+    runs unchanged, and a signal the process was started ignoring (``nohup``, a
+    shell's background job) stays ignored. The previous handlers are restored
+    afterwards.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {number: signal.signal(number, _raise_interrupted) for number in STOP_SIGNALS}
+    previous = {number: signal.signal(number, _raise_interrupted) for number in STOP_SIGNALS
+                if signal.getsignal(number) is not signal.SIG_IGN}
     try:
         yield
     finally:

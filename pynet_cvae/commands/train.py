@@ -133,7 +133,8 @@ def train(arguments: argparse.Namespace) -> Dict[str, Any]:
             manager=manager, nb_epochs=arguments.epochs, checkpointdir=checkpointdir,
             fold_index=0, with_validation=True, resume=arguments.resume, scheduler=scheduler)
     except KeyboardInterrupt as interruption:  # Ctrl-C, SIGTERM: say how to resume
-        raise interrupted_run(interruption, interface.last_checkpoint) from None
+        raise interrupted_run(interruption, checkpointdir,
+                              interface.last_checkpoint) from None
     wall_time = time.perf_counter() - start
     if arguments.board:
         interface.board.close()
