@@ -7,8 +7,10 @@ images, and a tab-separated table with one row per image and at least the
 columns ``label`` (int) and ``split`` (``"train"`` or ``"test"``).
 ``output_path`` is None.
 
-The prepared files are written atomically (the array first, the table last), so
-a later call reuses them and an interrupted preparation is redone. Delete them to
+The prepared files are written atomically (the array first, the table next, the
+record of their SHA-256 last), so a later call reuses them and an interrupted
+preparation is redone; they are checked at each call, and prepared again when they
+were damaged or edited since (:mod:`pynet_cvae.datasets.prepared`). Delete them to
 prepare the data set again. Fetchers are registered in
 :class:`~pynet_cvae.registry.Fetchers` under their function names.
 """
@@ -30,6 +32,7 @@ from ..fileio import atomic_path, remove_stale_temporaries
 from ..registry import Fetchers
 from .download import download_file, sha256sum
 from .idx import IDXFormatError, IDXHeader, check_pair, iter_idx_chunks
+from .prepared import is_prepared, record_prepared
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -122,27 +125,6 @@ _FASHION_MNIST = _IDXDataSet(
 def _item(directory: Path, prefix: str) -> Item:
     return Item(input_path=str(directory / f"{prefix}_inputs.npy"), output_path=None,
                 metadata_path=str(directory / f"{prefix}_metadata.tsv"))
-
-
-def _is_prepared(item: Item) -> bool:
-    """Tell whether both files exist and agree (a crash may have left only one)."""
-    inputs, metadata = Path(item.input_path), Path(item.metadata_path)
-    if not (inputs.is_file() and metadata.is_file()):
-        return False
-    try:
-        rows = np.load(inputs, mmap_mode="r").shape[0]
-        with open(metadata, encoding="utf-8") as stream:
-            columns = stream.readline().rstrip("\n").split("\t")
-            lines = sum(1 for _ in stream)
-    except (OSError, ValueError) as error:
-        logger.warning("prepared files %s are unreadable (%s): preparing again",
-                       inputs, error)
-        return False
-    if rows != lines or not {"label", "split"} <= set(columns):
-        logger.warning("prepared files %s (%d rows) and %s (%d rows, columns %s) "
-                       "disagree: preparing again", inputs, rows, metadata, lines, columns)
-        return False
-    return True
 
 
 def _write_metadata(path: str, columns: Dict[str, np.ndarray]) -> None:
@@ -265,7 +247,7 @@ def _fetch_idx(spec: _IDXDataSet, datasetdir: PathLike,
                checksums: Optional[Mapping[str, Optional[str]]]) -> Item:
     directory = Path(datasetdir).expanduser()
     item = _item(directory, spec.prefix)
-    if _is_prepared(item):
+    if is_prepared(item):
         return item
     directory.mkdir(parents=True, exist_ok=True)
     for stale in remove_stale_temporaries(directory):
@@ -274,6 +256,7 @@ def _fetch_idx(spec: _IDXDataSet, datasetdir: PathLike,
         mirrors = [mirrors]
     sources = _locate_sources(spec, directory, mirrors, checksums)
     _prepare_idx(spec, sources, item)
+    record_prepared(item)
     return item
 
 
@@ -394,7 +377,7 @@ def fetch_digits(datasetdir: Optional[PathLike] = None) -> Item:
     """
     directory = Path(datasetdir).expanduser() if datasetdir else default_data_dir("digits")
     item = _item(directory, "digits")
-    if _is_prepared(item):
+    if is_prepared(item):
         return item
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -411,6 +394,7 @@ def fetch_digits(datasetdir: Optional[PathLike] = None) -> Item:
         "label": labels[order],
         "split": np.repeat(["train", "test"], [train.size, test.size]),
         "source_index": order})
+    record_prepared(item)
     return item
 
 
