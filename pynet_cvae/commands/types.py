@@ -56,11 +56,6 @@ def seed(text: str) -> int:
     return value
 
 
-def finite_float(text: str) -> float:
-    """An argparse type: a finite number (not ``inf`` nor ``nan``)."""
-    return _number(text)
-
-
 def non_negative_float(text: str) -> float:
     """An argparse type: a finite number >= 0."""
     value = _number(text)

@@ -152,16 +152,7 @@ def is_visdom_server(host: str = "http://localhost", port: int = 8097,
         True when a Visdom server answered (and accepted the login) within
         ``timeout``.
     """
-    url = server_url(host, port)
-    try:
-        with requests.Session() as session:
-            if credentials is not None and not _login(session, url, credentials,
-                                                      timeout):
-                return False
-            reply = session.post(f"{url}/env_state", data="{}", timeout=timeout)
-            return reply.status_code == 200 and isinstance(reply.json(), list)
-    except (requests.RequestException, ValueError):
-        return False
+    return server_state(host, port, timeout, credentials) is ServerState.VISDOM
 
 
 class ServerState(enum.Enum):
