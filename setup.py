@@ -27,7 +27,8 @@ def read_readme() -> str:
 
 
 INSTALL_REQUIRES = [
-    "torch>=2.1",
+    # torch <= 2.5.1 can run code from a weights_only load (CVE-2025-32434).
+    "torch>=2.6",
     "numpy>=1.23",
     "scipy>=1.9",
     "visdom>=0.2.4",

@@ -20,13 +20,19 @@ loads with ``weights_only=True``):
     (:meth:`Observable.observer_states`).
 ``train_loader``
     The training loader's ``state_dict()`` (or None).
+``content_sha256``
+    The digest of every other entry (:func:`~pynet_cvae.plain_data.content_digest`),
+    written by :func:`save_checkpoint` and removed by :func:`load_checkpoint`.
 
 Beside ``model_0_epoch_3.pth`` lies ``model_0_epoch_3.pth.sha256`` in ``sha256sum``
 format (``sha256sum -c`` checks it). The checkpoint is written to a temporary file,
 fsynced and renamed, then its checksum likewise, so a crash leaves either the
 previous files or the new ones. :func:`load_checkpoint` checks the SHA-256 when the
-file is there, and tells a truncated or corrupted file (:class:`CorruptCheckpointError`)
-from one that would run code when unpickled (:class:`UnsafeCheckpointError`).
+file is there, and the digest inside the file when it is not (a copied checkpoint
+whose ``.sha256`` stayed behind is still checked); a file with neither loads with a
+warning. It tells a truncated or corrupted file (:class:`CorruptCheckpointError`)
+from one that would run code when unpickled (:class:`UnsafeCheckpointError`, which
+names the Python objects the file refers to).
 """
 
 from __future__ import annotations
@@ -42,15 +48,21 @@ from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .fileio import atomic_path, atomic_write_text
+from .fileio import atomic_path, atomic_write_text, remove_stale_temporaries
+from .plain_data import check_plain_data, content_digest, referenced_globals
 
 logger = logging.getLogger("pynet_cvae")
 
-CHECKPOINT_FORMAT_VERSION = 2
+CHECKPOINT_FORMAT_VERSION = 3
 """The version :func:`save_checkpoint` writes."""
 
-READABLE_FORMAT_VERSIONS = (1, 2)
-"""The versions :func:`load_checkpoint` reads (1 lacks the RNG and observer states)."""
+READABLE_FORMAT_VERSIONS = (1, 2, 3)
+"""The versions :func:`load_checkpoint` reads (1 lacks the RNG and observer states, 1
+and 2 the digest of their content)."""
+
+DIGEST_KEY = "content_sha256"
+"""The entry of a version-3 checkpoint holding :func:`~pynet_cvae.plain_data.content_digest`
+of the other entries."""
 
 CHECKSUM_SUFFIX = ".sha256"
 
@@ -58,8 +70,6 @@ RESUME_KEYS = ("model", "optimizer", "fold", "epoch")
 """The entries a checkpoint needs to resume a run."""
 
 _CHECKPOINT_NAME = re.compile(r"^model_(?P<fold>\d+)_epoch_(?P<epoch>\d+)\.pth$")
-_PLAIN_SCALARS = (bool, int, float, complex, str, bytes, type(None), torch.dtype,
-                  torch.device, torch.Size)
 
 
 class CheckpointError(ValueError):
@@ -116,8 +126,12 @@ def save_checkpoint(path: str, **state: Any) -> str:
         If the file cannot be written (full disk, file size limit, permissions...);
         ``path`` then keeps its previous content or stays absent.
     """
+    if DIGEST_KEY in state:
+        raise TypeError(f"{DIGEST_KEY!r} is written by save_checkpoint itself: expected "
+                        "another entry name")
     payload = {"format_version": CHECKPOINT_FORMAT_VERSION, **state}
     check_plain_data(payload)
+    payload[DIGEST_KEY] = content_digest(payload)
     checksum = checksum_path(path)
     renamed = False
     try:
@@ -141,9 +155,12 @@ def save_checkpoint(path: str, **state: Any) -> str:
 def load_checkpoint(path: str, map_location: Any = "cpu") -> Dict[str, Any]:
     """Load a checkpoint with ``torch.load(..., weights_only=True)``.
 
-    The SHA-256 beside the file, when present, is checked first. A bare state dict
-    (what ``torch.save(model.state_dict(), path)`` writes) is accepted and returned
-    as ``{"model": state_dict}``.
+    The SHA-256 beside the file, when present, is checked first; without it, the
+    digest of the content written inside the file (format version 3) is checked
+    after loading. A file with neither (a bare state dict, a checkpoint of an older
+    version whose ``.sha256`` was lost) is loaded with a warning: its integrity
+    cannot be checked. A bare state dict (what ``torch.save(model.state_dict(),
+    path)`` writes) is accepted and returned as ``{"model": state_dict}``.
 
     Raises
     ------
@@ -159,7 +176,7 @@ def load_checkpoint(path: str, map_location: Any = "cpu") -> Dict[str, Any]:
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint file at {path!r}")
-    verify_checksum(path)
+    checked = verify_checksum(path)
     try:
         content = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
@@ -168,14 +185,33 @@ def load_checkpoint(path: str, map_location: Any = "cpu") -> Dict[str, Any]:
                 f"checkpoint {path!r} is truncated or corrupted: {_first_line(error)}"
             ) from None
         raise UnsafeCheckpointError(
-            f"refusing to load {path!r}: it holds objects other than tensors and plain "
-            f"data ({_unsafe_detail(error)}), which could run code when unpickled; "
+            f"refusing to load {path!r}: it refers to {_unsafe_detail(path, error)}, "
+            "which is not a tensor nor plain data and could run code when unpickled; "
             "nothing in it was run") from None
     except Exception as error:  # torch raises many types for a damaged file
         raise CorruptCheckpointError(
             f"checkpoint {path!r} is truncated or corrupted: "
             f"{type(error).__name__}: {_first_line(error)}") from None
-    return _check_content(path, content)
+    content = _check_content(path, content)
+    recorded = content.pop(DIGEST_KEY, None)
+    if not checked:
+        _verify_digest(path, content, recorded)
+    return content
+
+
+def _verify_digest(path: str, content: Dict[str, Any], recorded: Optional[str]) -> None:
+    """Check the digest written inside a checkpoint (warn when there is none)."""
+    if recorded is None:
+        logger.warning(
+            "checkpoint %r has no SHA-256 (no %s file beside it, no digest inside): its "
+            "integrity cannot be checked", path, os.path.basename(checksum_path(path)))
+        return
+    actual = content_digest(content)
+    if actual != recorded:
+        raise CorruptCheckpointError(
+            f"checkpoint {path!r} is corrupted: the digest of its content is {actual}, "
+            f"the file records {recorded} (and {os.path.basename(checksum_path(path))} "
+            "is missing)")
 
 
 def verify_checksum(path: str) -> Optional[bool]:
@@ -292,43 +328,12 @@ def prune_checkpoints(checkpointdir: str, keep_last: int, keep: Sequence[str] = 
 
 
 def remove_partial_files(checkpointdir: str) -> List[str]:
-    """Remove the temporary files a killed save left in ``checkpointdir``.
+    """Remove the temporary files that killed saves left in ``checkpointdir``.
 
-    Only call it when no other process writes there.
+    A save in progress in another process holds its temporary file's lock and is
+    left alone (:func:`~pynet_cvae.fileio.remove_stale_temporaries`).
     """
-    removed = []
-    for path in glob.glob(os.path.join(glob.escape(checkpointdir), ".*.part")):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
-            removed.append(path)
-    return removed
-
-
-def check_plain_data(value: Any, where: str = "checkpoint") -> None:
-    """Check that ``value`` holds only what ``weights_only=True`` loads.
-
-    Raises
-    ------
-    TypeError
-        Naming the first entry of another type, e.g. ``checkpoint['observers'][...]``.
-    """
-    if isinstance(value, (torch.Tensor,) + _PLAIN_SCALARS):
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, (str, int)):
-                raise TypeError(f"{where} has a key {key!r} of type {type(key).__name__}: "
-                                "checkpoint keys are strings or integers")
-            check_plain_data(item, f"{where}[{key!r}]")
-        return
-    if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            check_plain_data(item, f"{where}[{index}]")
-        return
-    raise TypeError(
-        f"{where} is a {type(value).__module__}.{type(value).__qualname__}: checkpoints "
-        "hold only tensors, numbers, strings, None and lists/tuples/dicts of them "
-        "(convert it, e.g. float(x) or torch.as_tensor(x))")
+    return [str(path) for path in remove_stale_temporaries(checkpointdir)]
 
 
 class _HashingWriter:
@@ -401,14 +406,15 @@ def _check_content(path: str, content: Any) -> Dict[str, Any]:
     return content
 
 
-def _unsafe_detail(error: BaseException) -> str:
-    match = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
-    if match:
-        return f"it refers to {match.group(1)}"
-    for line in str(error).splitlines():
-        if "WeightsUnpickler error" in line:
-            return line.strip()
-    return _first_line(error)
+def _unsafe_detail(path: str, error: BaseException) -> str:
+    """The globals a refused checkpoint refers to, e.g. ``posix.system``."""
+    named = re.findall(r"GLOBAL ([\w.]+)", str(error))
+    for name in referenced_globals(path):
+        if name not in named:
+            named.append(name)
+    if named:
+        return ", ".join(named)
+    return f"an object that weights-only loading refuses ({_first_line(error)})"
 
 
 def _first_line(error: BaseException) -> str:

@@ -1,12 +1,25 @@
-"""Atomic file writing: a file is either complete or absent, never half-written."""
+"""Atomic file writing: a file is either complete or absent, never half-written.
+
+A file is written to a hidden temporary file beside it (``.<name>.<12 hex>.part``),
+fsynced and renamed. The writing process holds a lock on its temporary file
+(``flock``) until the rename, so a temporary file that nobody holds was left by a
+killed process: :func:`remove_stale_temporaries` removes those, and only those.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import time
 from pathlib import Path
-from typing import IO, Iterator, Union
+from typing import IO, Iterator, List, Optional, Union
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: stale files are then recognised by their age
+    fcntl = None  # type: ignore[assignment]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -18,7 +31,9 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     The caller writes the temporary file by any means (``open``,
     ``numpy.lib.format.open_memmap``...). When the block exits normally the file is
     fsynced and atomically renamed over ``path``; when it raises, the temporary file
-    is removed and ``path`` keeps its previous content (or stays absent).
+    is removed and ``path`` keeps its previous content (or stays absent). An
+    ``OSError`` of the writing (a full disk, a read-only folder) names ``path``, the
+    file the user asked for, rather than the temporary file.
 
     Parameters
     ----------
@@ -32,17 +47,33 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _create_temporary(final)
+    try:
+        temporary, lock = _create_temporary(final)
+    except OSError as error:
+        raise _naming(error, final) from None
     try:
         yield temporary
         with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
         os.replace(temporary, final)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+        if isinstance(error, OSError) and (
+                error.filename is None or str(error.filename) == str(temporary)):
+            raise _naming(error, final) from None
         raise
+    finally:
+        os.close(lock)
     _fsync_directory(final.parent)
+
+
+def _naming(error: OSError, final: Path) -> OSError:
+    """``error`` naming the file being written (not its temporary file, or nothing)."""
+    if error.errno is None:
+        return error
+    named = OSError(error.errno, error.strerror, str(final))  # the errno's subclass
+    return named.with_traceback(error.__traceback__)
 
 
 @contextlib.contextmanager
@@ -69,15 +100,84 @@ def atomic_write_text(path: PathLike, text: str) -> None:
         stream.write(text)
 
 
-def _create_temporary(final: Path) -> Path:
-    """Create an empty hidden file next to ``final``, with the umask's permissions."""
+def _create_temporary(final: Path) -> "tuple[Path, int]":
+    """Create an empty hidden file next to ``final`` (umask's permissions), locked.
+
+    Returns the file and the descriptor that holds its lock (close it to release).
+    """
     while True:
         temporary = final.with_name(f".{final.name}.{secrets.token_hex(6)}.part")
         try:
-            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
-        return temporary
+        if fcntl is not None:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        return temporary, descriptor
+
+
+_TEMPORARY_NAME = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.part$")
+#: Without file locks, a temporary file older than this (seconds) counts as stale.
+STALE_AGE = 24 * 3600.0
+
+
+def is_temporary_file(path: PathLike, name: Optional[str] = None) -> bool:
+    """Tell whether ``path`` is named as :func:`atomic_path`'s temporary files are.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    name : str, optional
+        Only the temporary files of the final file ``name``.
+    """
+    match = _TEMPORARY_NAME.match(Path(path).name)
+    return match is not None and (name is None or match["name"] == name)
+
+
+def _is_held(path: Path) -> bool:
+    """Whether a live process writes ``path`` (holds its lock)."""
+    if fcntl is None:
+        return time.time() - path.stat().st_mtime < STALE_AGE
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
+
+
+def remove_stale_temporaries(directory: PathLike, name: Optional[str] = None) -> List[Path]:
+    """Remove the temporary files that killed writers left in ``directory``.
+
+    A temporary file a live process is writing (it holds the file's lock) is kept,
+    so this is safe while other processes write in the same folder.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        The folder (nothing happens when it does not exist).
+    name : str, optional
+        Only the temporary files of the final file ``name``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(directory):
+            path = Path(entry.path)
+            if not entry.is_file(follow_symlinks=False) or not is_temporary_file(path, name):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if not _is_held(path):
+                    path.unlink()
+                    removed.append(path)
+    return removed
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -7,6 +7,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .fileio import atomic_write_text
+from .jsonio import dumps
 
 Step = Union[int, Tuple[int, ...]]
 
@@ -113,7 +114,10 @@ class History:
         """Write the history atomically as JSON in ``outdir``.
 
         The file is ``<name>.json``, or ``<name>_<fold>_epoch_<epoch>.json`` when
-        ``fold`` and ``epoch`` are given.
+        ``fold`` and ``epoch`` are given. It is strict JSON: a NaN or infinite value
+        is written as the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``
+        (:mod:`pynet_cvae.jsonio`), which :meth:`load` reads back as a float; a
+        value not logged at a step is ``null``.
 
         Returns
         -------
@@ -123,7 +127,7 @@ class History:
         os.makedirs(outdir, exist_ok=True)
         suffix = "" if fold is None or epoch is None else f"_{fold}_epoch_{epoch}"
         path = os.path.join(outdir, f"{self.name}{suffix}.json")
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
+        atomic_write_text(path, dumps(self.to_dict(), indent=1))
         return path
 
     @classmethod

@@ -1,19 +1,28 @@
-"""Numerical faults of a training epoch: non-finite losses.
+"""Numerical faults of a training epoch: non-finite losses and values.
 
 With ``on_nonfinite="raise"`` (the default) the batch losses stay on the device and
 are checked once, at the end of the epoch: no host synchronisation per batch, and a
 memory bounded whatever the epoch's length (:class:`NonFiniteGuard`). A
 non-finite loss then stops training with a :class:`NonFiniteLossError` naming the
 fold, the epoch and the first bad batch, before that epoch is logged or checkpointed.
+The epoch's means of the training values (metrics, extra loss values), of the
+validation loss and of the validation values are checked likewise
+(:func:`check_epoch_values`): a NaN or infinite one stops training with the same
+error, naming the split and the value.
+
 With ``on_nonfinite="skip"`` each batch's loss is checked before backward (one
 synchronisation per batch) and a non-finite batch is skipped: no backward, no
-optimizer step; the count is logged as ``nonfinite_batches``.
+optimizer step. A batch (training or validation) whose loss or any value is not
+finite is left out of the epoch's means; the count is logged as
+``nonfinite_batches``. An epoch where every batch was left out has nothing to
+report: it stops training with a :class:`NonFiniteLossError` too.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import List, Optional
+import math
+from typing import Any, Dict, List, Optional
 
 import torch
 
@@ -30,14 +39,21 @@ class NonFiniteLossError(FloatingPointError, RuntimeError):
     Attributes
     ----------
     fold, epoch, batch : int
-        Where the first non-finite loss appeared (``batch`` counts from 0).
+        Where the first non-finite loss appeared (``batch`` counts from 0; -1 when
+        the fault is in an epoch's mean or on another process).
     value : float
-        The loss value (nan, inf or -inf).
+        The value (nan, inf or -inf).
+    split : str
+        ``"training"`` or ``"validation"``.
+    name : str
+        ``"loss"``, or the name of the metric or loss value.
     """
 
-    def __init__(self, message: str, fold: int, epoch: int, batch: int, value: float) -> None:
+    def __init__(self, message: str, fold: Optional[int], epoch: Optional[int], batch: int,
+                 value: float, split: str = "training", name: str = "loss") -> None:
         super().__init__(message)
         self.fold, self.epoch, self.batch, self.value = fold, epoch, batch, value
+        self.split, self.name = split, name
 
 
 def check_policy(on_nonfinite: str) -> str:
@@ -64,6 +80,55 @@ def is_finite(value: torch.Tensor) -> bool:
     return bool(torch.isfinite(value))
 
 
+def is_finite_batch(loss: torch.Tensor, values: Dict[str, Any]) -> bool:
+    """Whether a batch's loss and every value are finite (one host synchronisation)."""
+    dtype = torch.float32 if loss.device.type == "mps" else torch.float64
+    parts = [loss.detach().reshape(-1).to(dtype)]
+    parts += [torch.as_tensor(value.detach() if isinstance(value, torch.Tensor) else value,
+                              device=loss.device).reshape(-1).to(dtype)
+              for value in values.values()]
+    return bool(torch.isfinite(torch.cat(parts)).all())
+
+
+def _where(fold: Optional[int], epoch: Optional[int]) -> str:
+    return "" if fold is None else f" at fold {fold}, epoch {epoch}"
+
+
+def _stopped(last_checkpoint: Optional[str]) -> str:
+    saved = (f"the last checkpoint is {last_checkpoint!r}" if last_checkpoint
+             else "no checkpoint of this run was written")
+    return f": training stopped before logging or checkpointing this epoch; {saved}"
+
+
+def check_epoch_values(split: str, loss: float, values: Dict[str, float],
+                       fold: Optional[int], epoch: Optional[int],
+                       last_checkpoint: Optional[str] = None) -> None:
+    """Raise :class:`NonFiniteLossError` if an epoch's mean loss or value is not finite.
+
+    Parameters
+    ----------
+    split : str
+        ``"training"`` or ``"validation"``, for the message.
+    loss : float
+        The epoch's mean loss.
+    values : dict
+        The epoch's mean metrics and extra loss values.
+    fold, epoch : int
+        Where the epoch ran.
+    last_checkpoint : str, optional
+        The last checkpoint written, for the message.
+    """
+    for name, value in {"loss": loss, **values}.items():
+        if not math.isfinite(value):
+            kind = "loss" if name == "loss" else f"value {name!r}"
+            raise NonFiniteLossError(
+                f"non-finite {split} {kind} ({value}){_where(fold, epoch)}"
+                f"{_stopped(last_checkpoint)}"
+                f". A batch gave it: skip such batches with on_nonfinite='skip', or check "
+                f"the {'loss' if name == 'loss' else 'metric'} on this data",
+                fold, epoch, -1, value, split, name)
+
+
 class NonFiniteGuard:
     """Watches the batch losses of one training epoch.
 
@@ -84,16 +149,22 @@ class NonFiniteGuard:
 
     def __init__(self, policy: str) -> None:
         self.policy = policy
-        self.skipped = 0
-        self.batches = 0
+        self.skipped = 0  # batches left out of the means
+        self.batches = 0  # batches counted in the means
         self._pending: List[torch.Tensor] = []
         self._first_bad: Optional[torch.Tensor] = None  # batch index; -1: none so far
         self._bad_value: Optional[torch.Tensor] = None
 
-    def record(self, loss: torch.Tensor, skipped: bool) -> bool:
-        """Note one batch (its detached loss); return whether its values count in the
-        epoch's means."""
-        if skipped:
+    def record(self, loss: torch.Tensor, skipped: bool,
+               values: Optional[Dict[str, Any]] = None) -> bool:
+        """Note one batch (its detached loss and values); return whether its values
+        count in the epoch's means.
+
+        ``skipped`` tells that the step skipped the batch (a non-finite loss, no
+        optimizer step). With the "skip" policy a batch whose loss or any of
+        ``values`` is not finite is left out too.
+        """
+        if skipped or (self.policy == "skip" and not is_finite_batch(loss, values or {})):
             self.skipped += 1
             return False
         self.batches += 1
@@ -130,6 +201,35 @@ class NonFiniteGuard:
             return None
         return (self._first_bad >= 0).to(torch.int64)
 
+    def check_counted(self, split: str, fold: Optional[int], epoch: Optional[int],
+                      last_checkpoint: Optional[str] = None, counted: Optional[int] = None,
+                      skipped: Optional[int] = None) -> None:
+        """Raise :class:`NonFiniteLossError` if every batch was left out (policy "skip").
+
+        Parameters
+        ----------
+        split : str
+            ``"training"`` or ``"validation"``, for the message.
+        fold, epoch : int
+            Where the epoch ran.
+        last_checkpoint : str, optional
+            The last checkpoint written.
+        counted, skipped : int, optional
+            The batches counted and left out over every process (this process's by
+            default).
+        """
+        counted = self.batches if counted is None else counted
+        skipped = self.skipped if skipped is None else skipped
+        if counted or not skipped:
+            return
+        raise NonFiniteLossError(
+            f"every one of the {skipped} {split} batches had a non-finite loss or value "
+            f"and was left out (on_nonfinite='skip'), so the epoch measured nothing"
+            f"{_where(fold, epoch)}{_stopped(last_checkpoint)}. Lower the learning rate, "
+            "bound the "
+            "gradients with clip_grad_norm=, or check the data", fold, epoch, -1,
+            float("nan"), split)
+
     def check(self, fold: int, epoch: int, last_checkpoint: Optional[str],
               elsewhere: bool = False) -> None:
         """Raise :class:`NonFiniteLossError` if a recorded loss is not finite.
@@ -148,18 +248,16 @@ class NonFiniteGuard:
         local = self._first_bad is not None and int(self._first_bad) >= 0
         if not (local or elsewhere):
             return
-        saved = (f"the last checkpoint is {last_checkpoint!r}" if last_checkpoint
-                 else "no checkpoint of this run was written")
-        advice = ("Skip such batches with on_nonfinite='skip', bound the gradients with "
+        advice = (". Skip such batches with on_nonfinite='skip', bound the gradients with "
                   "clip_grad_norm=, or lower the learning rate")
+        stopped = _stopped(last_checkpoint)
         if not local:
             raise NonFiniteLossError(
-                f"non-finite loss on another process at fold {fold}, epoch {epoch}: "
-                f"training stopped before logging or checkpointing this epoch; {saved}. "
-                + advice, fold, epoch, -1, float("nan"))
+                f"non-finite loss on another process{_where(fold, epoch)}{stopped}" + advice,
+                fold, epoch, -1, float("nan"))
         batch = int(self._first_bad)
         value = float(self._bad_value)
         raise NonFiniteLossError(
             f"non-finite loss ({value}) at fold {fold}, epoch {epoch}, batch {batch} "
-            f"(of {self.batches}): training stopped before logging or checkpointing "
-            f"this epoch; {saved}. " + advice, fold, epoch, batch, value)
+            f"(of {self.batches}){stopped}"
+            + advice, fold, epoch, batch, value)

@@ -28,7 +28,8 @@ from .checkpointing import INITIAL_STATE_FILE, CheckpointingMixin, RunStart
 from .distributed import (DistributedContext, global_validation_batches,
                           shard_training_loader, sharded_steps)
 from .history import History
-from .numerics import SKIPPED_COUNT, NonFiniteGuard, check_clip_norm, check_policy
+from .numerics import (SKIPPED_COUNT, NonFiniteGuard, check_clip_norm, check_epoch_values,
+                       check_policy)
 from .observable import SIGNALS, Observable
 from .outputs import (RunningMeans, append_layer_outputs, apply_logit, split_loss,
                       split_model_output, stack_targets)
@@ -96,17 +97,21 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         with sharded_steps(self.distributed):
             for batch in self._progress(loader, f"fold {fold} epoch {epoch}"):
                 step = self.train_step(batch)
-                if guard.record(step.loss, step.skipped):
+                if guard.record(step.loss, step.skipped, step.values):
                     means.add({"loss": step.loss, **step.values}, step.batch_size)
-        skipped, elsewhere = guard.skipped, False
+        skipped, counted, elsewhere = guard.skipped, guard.batches, False
         if self.distributed is not None:
             found = guard.found()
             counts = means.sum_over_processes(
                 self.distributed.sum_, self.device,
-                {"skipped": skipped, "nonfinite": 0 if found is None else found})
-            skipped, elsewhere = counts["skipped"], counts["nonfinite"] > 0
+                {"skipped": skipped, "counted": counted,
+                 "nonfinite": 0 if found is None else found})
+            skipped, counted = counts["skipped"], counts["counted"]
+            elsewhere = counts["nonfinite"] > 0
         guard.check(fold, epoch, self.last_checkpoint, elsewhere)
+        guard.check_counted("training", fold, epoch, self.last_checkpoint, counted, skipped)
         loss, values = split_loss(means.means())
+        check_epoch_values("training", loss, values, fold, epoch, self.last_checkpoint)
         if self.on_nonfinite == "skip":
             values[SKIPPED_COUNT] = skipped
         return loss, values
@@ -117,6 +122,9 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
                  keep_predictions: Optional[int] = None
                  ) -> Tuple[np.ndarray, Optional[np.ndarray], Any, float, Dict[str, float]]:
         """Evaluate on every batch of ``loader``.
+
+        With ``on_nonfinite="skip"``, batches whose loss or a value is not finite
+        are left out of the means (counted as ``nonfinite_batches``).
 
         Parameters
         ----------
@@ -129,16 +137,23 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         y_pred, X, y_true, loss, values
             The predictions, the inputs and targets (None unless
             ``collect_inputs``), the mean loss and the mean metric values.
+
+        Raises
+        ------
+        pynet_cvae.numerics.NonFiniteLossError
+            With ``on_nonfinite="skip"``, if every batch was left out.
         """
         self.model.eval()
         means = RunningMeans()
+        guard = NonFiniteGuard(self.on_nonfinite) if self.on_nonfinite == "skip" else None
         predictions: List[torch.Tensor] = []
         room = keep_predictions
         inputs_seen: List[torch.Tensor] = []
         targets_seen: List[List[torch.Tensor]] = []
         for batch in self._progress(loader, "evaluation"):
             step = self.evaluation_step(batch)
-            means.add({"loss": step.loss, **step.values}, step.batch_size)
+            if guard is None or guard.record(step.loss, False, step.values):
+                means.add({"loss": step.loss, **step.values}, step.batch_size)
             if room is None or room > 0:
                 prediction = append_layer_outputs(step.prediction, step.layer_outputs,
                                                   concat_layer_outputs)
@@ -151,6 +166,9 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
                 inputs_seen.append(batch[0])
                 targets_seen.append([target for target in batch[1:] if target is not None])
         loss, values = split_loss(means.means())
+        if guard is not None:
+            guard.check_counted("evaluation", None, None)
+            values[SKIPPED_COUNT] = guard.skipped
         y_pred = torch.cat(predictions).numpy() if predictions else np.empty((0,))
         if not collect_inputs:
             return y_pred, None, None, loss, values
@@ -201,8 +219,11 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             Seed Python, NumPy and torch first (:func:`pynet_cvae.seeding.seed_everything`).
         on_nonfinite : {"raise", "skip"}, default "raise"
             What a NaN or infinite batch loss does: stop with a
-            :class:`~pynet_cvae.numerics.NonFiniteLossError`, or skip the batch
-            (counted as ``nonfinite_batches`` in the training history).
+            :class:`~pynet_cvae.numerics.NonFiniteLossError` (so does a non-finite
+            epoch mean of a metric, or of the validation loss), or skip the batch
+            (batches with a non-finite loss or value are left out of the means and
+            counted as ``nonfinite_batches``; an epoch of skipped batches stops too).
+            See :mod:`pynet_cvae.numerics`.
         clip_grad_norm : float, optional
             Clip the gradients' total norm to this value before each optimizer step.
 
@@ -306,6 +327,8 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         if validation_history is not None and validation is not None:
             y_pred, _, _, val_loss, val_values = self.evaluate(
                 validation, keep_predictions=self._kept_predictions(validation))
+            check_epoch_values("validation", val_loss, val_values, fold, epoch,
+                               self.last_checkpoint)
             validation_history.log((fold, epoch), loss=val_loss, **val_values)
             if self.is_main_process:
                 logger.info(validation_history.summary())

@@ -23,3 +23,22 @@ def mounted_tmpfs(mountpoint: str, size: str = "256k") -> Iterator[str]:
         yield mountpoint
     finally:
         subprocess.run(["umount", mountpoint], check=True)
+
+
+def fill_up(mountpoint: str) -> str:
+    """Fill the file system of ``mountpoint`` with one file until no byte is left."""
+    path = os.path.join(mountpoint, "filler")
+    block = b"\0" * 65536
+    with open(path, "wb", buffering=0) as stream:
+        with contextlib.suppress(OSError):
+            while True:
+                stream.write(block)
+        with contextlib.suppress(OSError):
+            while True:
+                stream.write(b"\0")
+    return path
+
+
+def remount_read_only(mountpoint: str) -> None:
+    """Make a tmpfs of :func:`mounted_tmpfs` read-only (it is unmounted as usual)."""
+    subprocess.run(["mount", "-o", "remount,ro", mountpoint], check=True)

@@ -1,7 +1,11 @@
 import errno
+import logging
 import os
+import re
+import struct
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -95,6 +99,79 @@ def test_a_flipped_bit_is_detected_by_the_sha256(tmp_path):
                        match="is truncated or corrupted: its SHA-256 is [0-9a-f]{64}, "
                              "model_0_epoch_0.pth.sha256 records [0-9a-f]{64}"):
         load_checkpoint(path)
+
+
+def flip_a_bit_of_the_largest_tensor(path):
+    """Flip one bit inside a tensor's bytes (the zip record stays readable)."""
+    with zipfile.ZipFile(path) as archive:
+        record = max((info for info in archive.infolist() if "/data/" in info.filename
+                      and not info.filename.endswith(".pkl")), key=lambda info: info.file_size)
+    with open(path, "r+b") as stream:
+        stream.seek(record.header_offset + 26)
+        name_length, extra_length = struct.unpack("<HH", stream.read(4))
+        stream.seek(record.header_offset + 30 + name_length + extra_length + 17)
+        byte = stream.read(1)[0]
+        stream.seek(-1, os.SEEK_CUR)
+        stream.write(bytes([byte ^ 0x10]))
+
+
+def test_a_flipped_bit_without_its_sha256_is_detected_by_the_digest_inside(tmp_path):
+    path = save_checkpoint(str(tmp_path / "model_0_epoch_0.pth"),
+                           model=torch.nn.Linear(20, 20).state_dict())
+    os.remove(checksum_path(path))  # e.g. a checkpoint copied without its .sha256
+    assert load_checkpoint(path)["model"]["weight"].shape == (20, 20)
+    flip_a_bit_of_the_largest_tensor(path)
+    assert torch.load(path, weights_only=True)["model"]["weight"].shape == (20, 20)
+    with pytest.raises(CorruptCheckpointError,
+                       match=r"is corrupted: the digest of its content is [0-9a-f]{64}, the "
+                             r"file records [0-9a-f]{64} \(and model_0_epoch_0.pth.sha256 is "
+                             r"missing\)"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("content", [
+    {"format_version": 2, "model": {"w": torch.ones(2)}},  # before the digest
+    {"w": torch.ones(2)},  # torch.save(model.state_dict(), path)
+])
+def test_a_checkpoint_that_cannot_be_checked_loads_with_a_warning(tmp_path, caplog, content):
+    path = tmp_path / "old.pth"
+    torch.save(content, path)
+    with caplog.at_level(logging.WARNING, logger="pynet_cvae"):
+        assert torch.equal(load_checkpoint(str(path))["model"]["w"], torch.ones(2))
+    assert [record.getMessage() for record in caplog.records] == [
+        f"checkpoint {str(path)!r} has no SHA-256 (no old.pth.sha256 file beside it, no "
+        "digest inside): its integrity cannot be checked"]
+
+
+def test_a_checked_checkpoint_loads_without_a_warning(tmp_path, caplog):
+    path = save_checkpoint(str(tmp_path / "model_0_epoch_0.pth"), model={"w": torch.ones(2)})
+    with caplog.at_level(logging.WARNING, logger="pynet_cvae"):
+        load_checkpoint(path)
+        os.remove(checksum_path(path))
+        load_checkpoint(path)
+    assert caplog.records == []
+
+
+class _RunsAShell:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_refused_pickle_names_the_global_not_torch_advice(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    torch.save({"model": {"w": torch.ones(1)}, "hook": _RunsAShell(marker)}, path)
+    with pytest.raises(UnsafeCheckpointError) as refused:
+        load_checkpoint(str(path))
+    message = str(refused.value)
+    assert message == (f"refusing to load {str(path)!r}: it refers to {os.name}.system, which "
+                       "is not a tensor nor plain data and could run code when unpickled; "
+                       "nothing in it was run")
+    assert not marker.exists()
+    assert not re.search("weights_only|Re-running", message)
 
 
 def test_garbage_and_empty_files_are_corrupt_not_unsafe(tmp_path):
@@ -207,3 +284,25 @@ def test_a_file_size_limit_fails_the_save_clearly_and_keeps_the_previous_one(tmp
                                     "checkpoint"), result.stdout
     assert "File too large; the previous checkpoints are kept" in result.stdout
     _assert_previous_kept(str(tmp_path))
+
+
+def install_requirements():
+    """The requirements ``setup.py`` gives pip (read from its source, not run)."""
+    import ast
+
+    from packaging.requirements import Requirement
+
+    source = open(os.path.join(os.path.dirname(__file__), "..", "setup.py")).read()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and node.targets[0].id == "INSTALL_REQUIRES":
+            return {requirement.name: requirement for requirement in
+                    map(Requirement, ast.literal_eval(node.value))}
+    raise AssertionError("no INSTALL_REQUIRES in setup.py")
+
+
+def test_pip_refuses_a_torch_whose_weights_only_loading_can_run_code():
+    # torch <= 2.5.1 has a published weights_only bypass (CVE-2025-32434)
+    torch_requirement = install_requirements()["torch"]
+    assert not torch_requirement.specifier.contains("2.5.1")
+    assert torch_requirement.specifier.contains("2.6.0")
+    assert torch_requirement.specifier.contains(torch.__version__.split("+")[0])

@@ -74,18 +74,96 @@ def test_skip_counts_the_skipped_batches_in_the_history(manager):
     assert torch.isfinite(interface.model.weight).all()
 
 
-def test_a_skipped_batch_makes_no_optimizer_step():
+def test_a_skipped_batch_makes_no_optimizer_step_and_an_epoch_of_them_is_refused():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(16, 6)).astype("float32")
     one_batch = DataManager.from_numpy(train_inputs=x, train_labels=(x[:, 0] > 0).astype(int),
                                        batch_size=16)
     interface = make_interface(PoisonedLoss({0}), momentum=0.9)
     before = interface.model.weight.detach().clone()
-    train, _ = interface.training(one_batch, nb_epochs=1, with_validation=False,
-                                  on_nonfinite="skip")
+    with pytest.raises(NonFiniteLossError,
+                       match="every one of the 1 training batches had a non-finite loss or "
+                             "value and was left out .* at fold 0, epoch 0: training stopped"
+                       ) as error:
+        interface.training(one_batch, nb_epochs=1, with_validation=False,
+                           on_nonfinite="skip")
+    assert (error.value.split, error.value.epoch) == ("training", 0)
     assert torch.equal(interface.model.weight, before)
-    assert train["nonfinite_batches"][1] == [1] and np.isnan(train["loss"][1][0])
     assert interface.optimizer.state_dict()["state"] == {}
+
+
+def test_skip_refuses_six_epochs_of_nothing(manager, tmp_path):
+    interface = make_interface(lambda prediction, labels: prediction.sum() * float("nan"))
+    with pytest.raises(NonFiniteLossError, match="every one of the 6 training batches"):
+        interface.training(manager, nb_epochs=6, with_validation=False,
+                           on_nonfinite="skip", checkpointdir=str(tmp_path))
+    assert not (tmp_path / "model_0_epoch_0.pth").exists()
+
+
+def validated_manager(n=64):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(n, 6)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    return DataManager.from_numpy(train_inputs=x, train_labels=y, validation_inputs=x[:32],
+                                  validation_labels=y[:32], batch_size=16)
+
+
+class InfiniteWhenEvaluating(torch.nn.Module):
+    """A classifier whose loss is infinite in evaluation mode only."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(6, 2)
+
+    def forward(self, x):
+        logits = self.linear(x)
+        return logits if self.training else logits * float("inf")
+
+
+def test_an_infinite_validation_loss_stops_training_before_the_epoch_is_saved(tmp_path):
+    interface = DeepLearningInterface(model=InfiniteWhenEvaluating(), optimizer_name="SGD",
+                                      learning_rate=0.1, loss_name="CrossEntropyLoss",
+                                      progress=False)
+    with pytest.raises(NonFiniteLossError,
+                       match=r"non-finite validation loss \((inf|nan)\) at fold 0, epoch 0: "
+                             "training stopped before logging") as error:
+        interface.training(validated_manager(), nb_epochs=3, checkpointdir=str(tmp_path))
+    assert (error.value.split, error.value.name) == ("validation", "loss")
+    assert not (tmp_path / "model_0_epoch_0.pth").exists()
+
+
+def nan_on_some_batches(bad_batches):
+    """A metric that is NaN on the listed calls, the accuracy otherwise."""
+    calls = []
+
+    def metric(prediction, labels):
+        calls.append(None)
+        accuracy = (prediction.argmax(1) == labels).float().mean()
+        return accuracy * float("nan") if len(calls) - 1 in bad_batches else accuracy
+    metric.__name__ = "accuracy"
+    return metric
+
+
+def test_a_metric_returning_nan_is_detected_like_a_loss(manager):
+    interface = make_interface(torch.nn.functional.cross_entropy,
+                               metrics=[nan_on_some_batches({2})])
+    with pytest.raises(NonFiniteLossError,
+                       match=r"non-finite training value 'accuracy' \(nan\) at fold 0, "
+                             "epoch 0") as error:
+        interface.training(manager, nb_epochs=2, with_validation=False)
+    assert (error.value.split, error.value.name) == ("training", "accuracy")
+
+
+def test_skip_leaves_non_finite_validation_batches_out_of_the_means():
+    # validation batches: 2 per epoch; the metric is NaN on the 2nd call (training
+    # calls come first: 4 training batches, then 2 validation ones)
+    interface = make_interface(torch.nn.functional.cross_entropy,
+                               metrics=[nan_on_some_batches({5})])
+    train, validation = interface.training(validated_manager(), nb_epochs=2,
+                                           on_nonfinite="skip")
+    assert validation["nonfinite_batches"][1] == [1, 0]
+    assert all(np.isfinite(validation["accuracy"][1]))
+    assert train["nonfinite_batches"][1] == [0, 0]
 
 
 def test_clip_grad_norm_bounds_each_step():

@@ -15,10 +15,10 @@ import argparse
 import atexit
 import functools
 import os
-import signal
 import sys
-import threading
 from typing import Any, Tuple
+
+from .types import port
 
 DEFAULT_PORT = 8097
 REPLAY_LOG_NAME = "board.jsonl"
@@ -94,7 +94,7 @@ def training_board(arguments: argparse.Namespace, image_shape: Tuple[int, int]) 
 
 
 def _add_server_options(parser: argparse.ArgumentParser, host: bool = True) -> None:
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="the Visdom port")
+    parser.add_argument("--port", type=port, default=DEFAULT_PORT, help="the Visdom port")
     if host:
         parser.add_argument("--host", default="http://localhost",
                             help="the Visdom server URL (default: this machine)")
@@ -169,10 +169,6 @@ def run_install_assets(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def run_serve(arguments: argparse.Namespace) -> int:
     """Start a server and wait until Ctrl-C or until it exits."""
     from ..plotting.assets import missing_assets
@@ -182,8 +178,6 @@ def run_serve(arguments: argparse.Namespace) -> int:
         print("warning: Visdom's page files are not installed, the page will stay "
               "blank: run `pynet-cvae board install-assets` (once, with access to "
               "the npm registry)", file=sys.stderr)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops the server too
     server = None
     try:
         server = start_server(arguments.port, env_path=arguments.env_path,

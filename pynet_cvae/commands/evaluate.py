@@ -16,7 +16,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from .sample import resolve_checkpoint
-from .types import positive_int
+from .types import non_negative_int, positive_int, seed
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           help="the data set (default: the one the model was trained on)")
     evaluate.add_argument("--datasetdir", default=None,
                           help="its folder (default: the one the model was trained with)")
-    evaluate.add_argument("--iw-samples", type=int, default=100,
+    evaluate.add_argument("--iw-samples", type=non_negative_int, default=100,
                           help="importance samples K per class and image (default 100; "
                                "0 skips the estimate)")
     evaluate.add_argument("--samples-per-class", type=positive_int, default=100,
@@ -57,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           help="cpu, cuda or auto (default cpu)")
     evaluate.add_argument("--threads", type=positive_int, default=None,
                           help="torch threads (default: torch's choice)")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=seed, default=0)
     evaluate.add_argument("--quiet", action="store_true", help="print only the table")
     evaluate.set_defaults(run=run)
 

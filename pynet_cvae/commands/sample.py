@@ -13,7 +13,7 @@ import argparse
 import os
 from typing import Optional
 
-from .types import positive_float, positive_int
+from .types import non_negative_int, positive_float, positive_int, seed
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,11 +26,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument("--out", required=True, help="the PNG file to write")
     sample.add_argument("--columns", type=positive_int, default=8,
                         help="latent vectors, i.e. images per class (default 8)")
-    sample.add_argument("--classes", type=int, nargs="+", default=None,
+    sample.add_argument("--classes", type=non_negative_int, nargs="+", default=None,
                         help="the classes, one row each (default: all)")
     sample.add_argument("--temperature", type=positive_float, default=1.0,
                         help="standard deviation of the latent draws (default 1)")
-    sample.add_argument("--seed", type=int, default=0, help="seed of the latent draws")
+    sample.add_argument("--seed", type=seed, default=0, help="seed of the latent draws")
     sample.add_argument("--scale", type=positive_int, default=4,
                         help="pixels per image pixel in the PNG (default 4)")
     sample.set_defaults(run=run)

@@ -29,7 +29,9 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .types import fraction, non_negative_int, positive_float, positive_int
+from .stopping import interrupted_run
+from .types import (decay, fraction, non_negative_float, non_negative_int, positive_float,
+                    positive_int, seed)
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 #: The recipes, architectures and unlabelled modes of the CVAE plugin (checked there).
@@ -66,7 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--sample-size", type=fraction, default=None,
                        help="fraction of the data used (default: 1 for digits, 0.5 "
                             "otherwise, as in the tutorial)")
-    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--seed", type=seed, default=42)
     from .board import add_training_board_options
 
     add_training_board_options(train)
@@ -187,11 +189,15 @@ def train(arguments: argparse.Namespace, observers: Sequence[Tuple[str, Any]] = 
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(interface.optimizer,
                                                                    T_max=arguments.epochs)
         start = time.perf_counter()
-        train_history, validation_history = interface.training(
-            manager=manager, nb_epochs=arguments.epochs, checkpointdir=checkpointdir,
-            fold_index=0, with_validation=with_validation, resume=arguments.resume,
-            scheduler=scheduler, keep_last=arguments.keep_last or None,
-            keep_best=with_validation)
+        try:
+            train_history, validation_history = interface.training(
+                manager=manager, nb_epochs=arguments.epochs, checkpointdir=checkpointdir,
+                fold_index=0, with_validation=with_validation, resume=arguments.resume,
+                scheduler=scheduler, keep_last=arguments.keep_last or None,
+                keep_best=with_validation)
+        except KeyboardInterrupt as interruption:  # Ctrl-C, SIGTERM: say how to resume
+            raise interrupted_run(interruption, checkpointdir,
+                                  interface.last_checkpoint) from None
         wall_time = time.perf_counter() - start
         if arguments.board and writer:
             interface.board.close()
@@ -328,20 +334,20 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                        help="latent dimension (default 20)")
     group.add_argument("--learning-rate", type=positive_float, default=None,
                        help="Adam's learning rate (default 0.003 / tutorial 0.001)")
-    group.add_argument("--classification-weight", type=float, default=None,
+    group.add_argument("--classification-weight", type=non_negative_float, default=None,
                        help="weight of the classifier's cross-entropy (default 10)")
     group.add_argument("--architecture", choices=ARCHITECTURES, default=None,
                        help="conditional: convolutional (default) or dense networks")
     group.add_argument("--separate-classifier", action="store_true",
                        help="conditional: the classifier gets its own trunk instead of "
                             "sharing the encoder's")
-    group.add_argument("--consistency-weight", type=float, default=None,
+    group.add_argument("--consistency-weight", type=non_negative_float, default=None,
                        help="conditional: weight of the frozen classifier's cross-entropy "
                             "on decoded prior samples (default 1; 0: off)")
     group.add_argument("--consistency-samples", type=positive_int, default=None,
                        help="conditional: prior samples per batch for that term (default "
                             "64)")
-    group.add_argument("--kl-warmup", type=int, default=None, metavar="EPOCHS",
+    group.add_argument("--kl-warmup", type=non_negative_int, default=None, metavar="EPOCHS",
                        help="conditional: raise the KL weight from 0 to 1 over EPOCHS")
     group.add_argument("--temperature", type=positive_float, default=None,
                        help="conditional: Gumbel-softmax temperature of sampled classes")
@@ -358,7 +364,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pseudo-label-threshold", type=fraction, default=None,
                        help="conditional: confidence a guess needs to become a target "
                             "(default 0.95)")
-    group.add_argument("--pseudo-label-weight", type=float, default=None,
+    group.add_argument("--pseudo-label-weight", type=non_negative_float, default=None,
                        help="conditional: weight of the pseudo-label cross-entropy "
                             "(default 10)")
     group.add_argument("--augment-flip", action="store_true",
@@ -367,7 +373,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--classifier-without-elbo", action="store_true",
                        help="conditional, semi-supervised: the ELBO of unlabelled images does "
                             "not train the classifier (labels and pseudo-labels do)")
-    group.add_argument("--classifier-average", type=float, default=None, metavar="DECAY",
+    group.add_argument("--classifier-average", type=decay, default=None, metavar="DECAY",
                        help="conditional: classify with an exponential moving average of "
                             "the classifier's weights of this decay, e.g. 0.999 (default 0: "
                             "the live weights)")

@@ -3,10 +3,18 @@
 A file is streamed into a temporary file in the destination folder, checked
 (length against ``Content-Length``, SHA-256 against the expected digest),
 flushed to disk and only then renamed to its final name. Any failure removes the
-temporary file, so the destination never holds a partial or unverified file.
-A failing mirror (network error, HTTP error, truncated body, checksum mismatch)
-is skipped for the next one; when every mirror fails, one
-:class:`DownloadError` names every URL tried and why it failed.
+temporary file, so the destination never holds a partial or unverified file;
+the temporary files of a killed download are removed at the next download into
+the folder (:func:`~pynet_cvae.fileio.remove_stale_temporaries`).
+
+A download is bounded: by ``max_bytes`` (a server announcing or sending more is
+refused at once, before the disk fills), by ``timeout`` for each connection and
+read, and by ``deadline`` for the whole file from one mirror (a server sending a
+byte now and then is given up).
+
+A failing mirror (network error, HTTP error, truncated or oversized body,
+deadline, checksum mismatch) is skipped for the next one; when every mirror
+fails, one :class:`DownloadError` names every URL tried and why it failed.
 
 Only the standard library's :mod:`urllib` is used.
 """
@@ -20,13 +28,14 @@ import ipaddress
 import logging
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
-from ..fileio import atomic_path
+from ..fileio import atomic_path, remove_stale_temporaries
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -34,6 +43,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 #: Seconds to wait for a connection or for each read before giving up a mirror.
 DEFAULT_TIMEOUT = 30.0
+#: Seconds a whole file may take from one mirror (then the next mirror is tried).
+DEFAULT_DEADLINE = 1800.0
 
 _CHUNK_SIZE = 1 << 16
 _ALLOWED_SCHEMES = ("http", "https", "file")
@@ -68,10 +79,6 @@ def sha256sum(path: PathLike) -> str:
         for block in iter(lambda: stream.read(_CHUNK_SIZE), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-
-
 
 
 def _is_loopback(host: Optional[str]) -> bool:
@@ -113,19 +120,48 @@ def _expected_length(response) -> Optional[int]:
         return None
 
 
+class _Limits:
+    """The bounds of one download: bytes at most, and a deadline."""
+
+    def __init__(self, max_bytes: Optional[int], deadline: float) -> None:
+        self.max_bytes = max_bytes
+        self.deadline = deadline
+        self.started = time.monotonic()
+
+    def check_announced(self, expected: Optional[int]) -> None:
+        if self.max_bytes is not None and expected is not None \
+                and expected > self.max_bytes:
+            raise _MirrorFailure(f"the server announces {expected} bytes, more than the "
+                                 f"{self.max_bytes} expected")
+
+    def check_progress(self, received: int, expected: Optional[int]) -> None:
+        if self.max_bytes is not None and received > self.max_bytes:
+            raise _MirrorFailure(f"the server sent more than the {self.max_bytes} bytes "
+                                 "expected")
+        if time.monotonic() - self.started > self.deadline:
+            of = "" if expected is None else f" of {expected}"
+            raise _MirrorFailure(f"not complete after {self.deadline:g} s (received "
+                                 f"{received}{of} bytes): the server is too slow")
+
+
 def _stream_to(url: str, target: Path, timeout: float, progress: Optional[bool],
-               label: str) -> str:
+               label: str, limits: _Limits) -> str:
     """Write the body of ``url`` into ``target``; return its SHA-256."""
     digest = hashlib.sha256()
     received = 0
     try:
         with _open_url(url, timeout) as response, open(target, "wb") as stream:
             expected = _expected_length(response)
+            limits.check_announced(expected)
+            # read1 returns what one read of the socket brings, so that a server
+            # sending a byte at a time meets the deadline instead of filling a block.
+            read = getattr(response, "read1", response.read)
             with _progress_bar(expected, label, progress) as bar:
-                for block in iter(lambda: response.read(_CHUNK_SIZE), b""):
+                for block in iter(lambda: read(_CHUNK_SIZE), b""):
+                    received += len(block)
+                    limits.check_progress(received, expected)
                     stream.write(block)
                     digest.update(block)
-                    received += len(block)
                     if bar is not None:
                         bar.update(len(block))
     except urllib.error.HTTPError as error:
@@ -149,10 +185,10 @@ def _mirror_url(mirror: str, filename: str) -> str:
 
 
 def _download_from(url: str, destination: Path, sha256: Optional[str],
-                   timeout: float, progress: Optional[bool]) -> None:
+                   timeout: float, progress: Optional[bool], limits: _Limits) -> None:
     """Download ``url`` to ``destination`` atomically, or raise _MirrorFailure."""
     with atomic_path(destination) as temporary:
-        digest = _stream_to(url, temporary, timeout, progress, destination.name)
+        digest = _stream_to(url, temporary, timeout, progress, destination.name, limits)
         if sha256 is not None and digest != sha256.lower():
             raise _MirrorFailure(
                 f"checksum mismatch: SHA-256 {digest}, expected {sha256.lower()}")
@@ -160,7 +196,9 @@ def _download_from(url: str, destination: Path, sha256: Optional[str],
 
 def download_file(filename: str, mirrors: Sequence[str], directory: PathLike,
                   sha256: Optional[str] = None, timeout: float = DEFAULT_TIMEOUT,
-                  progress: Optional[bool] = None, hint: str = "") -> Path:
+                  progress: Optional[bool] = None, hint: str = "",
+                  max_bytes: Optional[int] = None,
+                  deadline: float = DEFAULT_DEADLINE) -> Path:
     """Download ``filename`` from the first mirror that serves it intact.
 
     Parameters
@@ -181,6 +219,12 @@ def download_file(filename: str, mirrors: Sequence[str], directory: PathLike,
         Show a progress bar; by default only when stderr is a terminal.
     hint : str, optional
         Text appended to the error message (e.g. how to provide the file by hand).
+    max_bytes : int, optional
+        The most bytes the file may have (e.g. the known size of the file with
+        ``sha256``): a mirror that announces or sends more fails at once.
+    deadline : float, default 1800
+        Seconds the whole file may take from one mirror (at most ``timeout`` more
+        pass before a stalled read notices it).
 
     Returns
     -------
@@ -192,21 +236,29 @@ def download_file(filename: str, mirrors: Sequence[str], directory: PathLike,
     DownloadError
         If every mirror failed; the message names each URL and its failure.
     ValueError
-        If ``mirrors`` is empty or holds an unsupported URL.
+        If ``mirrors`` is empty or holds an unsupported URL, or a bound is not
+        positive.
     """
     if isinstance(mirrors, str):
         mirrors = [mirrors]
     if not mirrors:
         raise ValueError(f"no mirror given to download {filename!r}")
+    for name, bound in (("max_bytes", max_bytes), ("deadline", deadline),
+                        ("timeout", timeout)):
+        if bound is not None and not bound > 0:
+            raise ValueError(f"{name} must be > 0, got {bound!r}")
     urls = [_mirror_url(mirror, filename) for mirror in mirrors]
     destination = Path(directory) / filename
+    for stale in remove_stale_temporaries(directory, filename):
+        logger.info("removed %s, left by a download that was killed", stale)
     if sha256 is None:
         logger.warning("downloading %s without a checksum to verify it", filename)
     failures: List[Tuple[str, str]] = []
     for url in urls:
         logger.info("downloading %s", url)
         try:
-            _download_from(url, destination, sha256, timeout, progress)
+            _download_from(url, destination, sha256, timeout, progress,
+                           _Limits(max_bytes, deadline))
         except _MirrorFailure as failure:
             logger.info("mirror failed: %s: %s", url, failure)
             failures.append((url, str(failure)))

@@ -7,16 +7,20 @@ images, and a tab-separated table with one row per image and at least the
 columns ``label`` (int) and ``split`` (``"train"`` or ``"test"``).
 ``output_path`` is None.
 
-The prepared files are written atomically (the array first, the table last), so
-a later call reuses them and an interrupted preparation is redone. Delete them to
+The prepared files are written atomically (the array first, the table next, the
+record of their SHA-256 last), so a later call reuses them and an interrupted
+preparation is redone; they are checked at each call, and prepared again when they
+were damaged or edited since (:mod:`pynet_cvae.datasets.prepared`). Delete them to
 prepare the data set again. Fetchers are registered in
 :class:`~pynet_cvae.registry.Fetchers` under their function names.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 from collections import namedtuple
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +28,11 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..fileio import atomic_path
+from ..fileio import atomic_path, remove_stale_temporaries
 from ..registry import Fetchers
 from .download import download_file, sha256sum
 from .idx import IDXFormatError, IDXHeader, check_pair, iter_idx_chunks
+from .prepared import is_prepared, record_prepared
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -48,7 +53,7 @@ MNIST_MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
 #: SHA-256 of the official gzipped MNIST files (as listed by TensorFlow Datasets,
-#: torchvision-based and other projects; sizes 9912422, 28881, 1648877, 4542).
+#: torchvision-based and other projects; their sizes are in :data:`KNOWN_SIZES`).
 MNIST_SHA256 = {
     "train-images-idx3-ubyte.gz":
         "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -77,6 +82,18 @@ FASHION_MNIST_SHA256 = {
         "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
     "t10k-labels-idx1-ubyte.gz":
         "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
+}
+#: The size in bytes of each official file, by SHA-256: a download is refused as
+#: soon as a mirror announces or sends more.
+KNOWN_SIZES = {
+    MNIST_SHA256["train-images-idx3-ubyte.gz"]: 9912422,
+    MNIST_SHA256["train-labels-idx1-ubyte.gz"]: 28881,
+    MNIST_SHA256["t10k-images-idx3-ubyte.gz"]: 1648877,
+    MNIST_SHA256["t10k-labels-idx1-ubyte.gz"]: 4542,
+    FASHION_MNIST_SHA256["train-images-idx3-ubyte.gz"]: 26421880,
+    FASHION_MNIST_SHA256["train-labels-idx1-ubyte.gz"]: 29515,
+    FASHION_MNIST_SHA256["t10k-images-idx3-ubyte.gz"]: 4422102,
+    FASHION_MNIST_SHA256["t10k-labels-idx1-ubyte.gz"]: 5148,
 }
 #: Where Debian's ``dataset-fashion-mnist`` package installs the four files
 #: (re-compressed: same data, other gzip bytes than upstream).
@@ -108,27 +125,6 @@ _FASHION_MNIST = _IDXDataSet(
 def _item(directory: Path, prefix: str) -> Item:
     return Item(input_path=str(directory / f"{prefix}_inputs.npy"), output_path=None,
                 metadata_path=str(directory / f"{prefix}_metadata.tsv"))
-
-
-def _is_prepared(item: Item) -> bool:
-    """Tell whether both files exist and agree (a crash may have left only one)."""
-    inputs, metadata = Path(item.input_path), Path(item.metadata_path)
-    if not (inputs.is_file() and metadata.is_file()):
-        return False
-    try:
-        rows = np.load(inputs, mmap_mode="r").shape[0]
-        with open(metadata, encoding="utf-8") as stream:
-            columns = stream.readline().rstrip("\n").split("\t")
-            lines = sum(1 for _ in stream)
-    except (OSError, ValueError) as error:
-        logger.warning("prepared files %s are unreadable (%s): preparing again",
-                       inputs, error)
-        return False
-    if rows != lines or not {"label", "split"} <= set(columns):
-        logger.warning("prepared files %s (%d rows) and %s (%d rows, columns %s) "
-                       "disagree: preparing again", inputs, rows, metadata, lines, columns)
-        return False
-    return True
 
 
 def _write_metadata(path: str, columns: Dict[str, np.ndarray]) -> None:
@@ -187,9 +183,10 @@ def _locate_sources(spec: _IDXDataSet, directory: Path,
     for name in IDX_NAMES:
         if name not in present:
             filename = f"{name}.gz"
+            digest = expected.get(filename)
             present[name] = download_file(
-                filename, list(mirrors or spec.mirrors), directory,
-                sha256=expected.get(filename), hint=hint)
+                filename, list(mirrors or spec.mirrors), directory, sha256=digest,
+                hint=hint, max_bytes=KNOWN_SIZES.get((digest or "").lower()))
     return present
 
 
@@ -197,6 +194,7 @@ def _write_inputs(path: str, headers: Sequence[IDXHeader], scale: float) -> None
     """Stack IDX image files into a float32 ``(N, 1, H, W)`` .npy, chunk by chunk."""
     total = sum(header.count for header in headers)
     height, width = headers[0].shape[1:]
+    _check_free_space(path, total * height * width * np.dtype(np.float32).itemsize)
     with atomic_path(path) as temporary:
         array = np.lib.format.open_memmap(
             temporary, mode="w+", dtype=np.float32, shape=(total, 1, height, width))
@@ -208,6 +206,20 @@ def _write_inputs(path: str, headers: Sequence[IDXHeader], scale: float) -> None
                 start = stop
         array.flush()
         del array
+
+
+def _check_free_space(path: str, size: int) -> None:
+    """Refuse to write ``size`` bytes at ``path`` when its disk has less room.
+
+    A memory-mapped file written on a full disk kills the process (SIGBUS) instead
+    of raising an error, so the room is checked before.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    free = shutil.disk_usage(folder).free
+    if size > free:
+        raise OSError(errno.ENOSPC, f"preparing {os.path.basename(path)} needs "
+                                    f"{size / 1e6:.1f} MB in {folder!r}, but only "
+                                    f"{free / 1e6:.1f} MB are free")
 
 
 def _prepare_idx(spec: _IDXDataSet, sources: Mapping[str, Path], item: Item) -> None:
@@ -235,13 +247,16 @@ def _fetch_idx(spec: _IDXDataSet, datasetdir: PathLike,
                checksums: Optional[Mapping[str, Optional[str]]]) -> Item:
     directory = Path(datasetdir).expanduser()
     item = _item(directory, spec.prefix)
-    if _is_prepared(item):
+    if is_prepared(item):
         return item
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in remove_stale_temporaries(directory):
+        logger.info("removed %s, left by a download or preparation that was killed", stale)
     if isinstance(mirrors, str):
         mirrors = [mirrors]
     sources = _locate_sources(spec, directory, mirrors, checksums)
     _prepare_idx(spec, sources, item)
+    record_prepared(item)
     return item
 
 
@@ -362,7 +377,7 @@ def fetch_digits(datasetdir: Optional[PathLike] = None) -> Item:
     """
     directory = Path(datasetdir).expanduser() if datasetdir else default_data_dir("digits")
     item = _item(directory, "digits")
-    if _is_prepared(item):
+    if is_prepared(item):
         return item
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -379,9 +394,11 @@ def fetch_digits(datasetdir: Optional[PathLike] = None) -> Item:
         "label": labels[order],
         "split": np.repeat(["train", "test"], [train.size, test.size]),
         "source_index": order})
+    record_prepared(item)
     return item
 
 
 __all__ = ["Item", "fetch_minst", "fetch_mnist", "fetch_fashion_mnist", "fetch_digits",
            "default_data_dir", "IDX_NAMES", "MNIST_MIRRORS", "MNIST_SHA256",
-           "FASHION_MNIST_MIRRORS", "FASHION_MNIST_SHA256", "DEBIAN_FASHION_MNIST_DIR"]
+           "FASHION_MNIST_MIRRORS", "FASHION_MNIST_SHA256", "DEBIAN_FASHION_MNIST_DIR",
+           "KNOWN_SIZES"]

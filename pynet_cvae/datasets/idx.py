@@ -13,6 +13,7 @@ expected, so a user who placed files by hand knows which one to replace.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -74,8 +75,15 @@ class IDXHeader:
 
     @property
     def data_size(self) -> int:
-        """Size in bytes of the (uncompressed) data."""
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        """Size in bytes of the (uncompressed) data (a Python int: never overflows)."""
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    @property
+    def shape_text(self) -> str:
+        """The shape for a message (the first dimensions only, for many of them)."""
+        if len(self.shape) <= 6:
+            return str(self.shape)
+        return f"({', '.join(map(str, self.shape[:4]))}, ... {len(self.shape)} dimensions)"
 
 
 def is_gzipped(path: PathLike) -> bool:
@@ -116,17 +124,21 @@ def _parse_header(stream: BinaryIO, path: str, compressed: bool) -> IDXHeader:
     return IDXHeader(path, IDX_DTYPES[type_code], tuple(shape), compressed)
 
 
-def read_idx_header(path: PathLike) -> IDXHeader:
+def read_idx_header(path: PathLike, check_length: bool = True) -> IDXHeader:
     """Read and check the header of an IDX file.
 
-    For an uncompressed file the file size is also checked against the header,
-    so a truncated or padded file fails here; a gzipped file is checked when its
-    data are read.
+    The header is checked against the bytes present, so that nothing is allocated
+    for data a file does not hold: the file size for an uncompressed file, the
+    decompressed length for a gzipped one (read through once, up to one byte past
+    what the header declares).
 
     Parameters
     ----------
     path : str or path-like
         The IDX file, gzipped or not.
+    check_length : bool, default True
+        Check a gzipped file's data length (reading it through); readers that check
+        it as they go pass False. An uncompressed file's size is always checked.
 
     Returns
     -------
@@ -136,21 +148,46 @@ def read_idx_header(path: PathLike) -> IDXHeader:
     Raises
     ------
     IDXFormatError
-        If the magic number is wrong, or an uncompressed file's size does not
-        match its header.
+        If the magic number is wrong, or the data length does not match the header.
     """
     name = os.fspath(path)
     compressed = is_gzipped(name)
     with open_idx(name) as stream:
         header = _parse_header(stream, name, compressed)
+        if check_length and compressed:
+            actual = header.header_size + _length_up_to(stream, header.data_size + 1, name)
     if not compressed:
-        expected = header.header_size + header.data_size
         actual = os.path.getsize(name)
-        if actual != expected:
-            raise IDXFormatError(
-                f"IDX file {name!r} has {actual} bytes but its header (shape "
-                f"{header.shape}, {header.dtype.itemsize}-byte items) needs {expected}")
+    elif not check_length:
+        return header
+    if actual != header.header_size + header.data_size:
+        stored = "decompresses to" if compressed else "has"
+        more = "at least " if compressed and actual > header.header_size + header.data_size \
+            else ""
+        raise IDXFormatError(
+            f"IDX file {name!r} {stored} {more}{actual} bytes but its header (shape "
+            f"{header.shape_text}, {header.dtype.itemsize}-byte items) needs "
+            f"{_count_text(header.header_size + header.data_size)}")
     return header
+
+
+def _count_text(count: int) -> str:
+    """A byte count for a message: exact up to 10^15, its order of magnitude beyond."""
+    return str(count) if count < 10 ** 15 else f"more than 10^{len(str(count)) - 1}"
+
+
+def _length_up_to(stream: BinaryIO, limit: int, path: str) -> int:
+    """The bytes left in ``stream``, counted up to ``limit`` (a gzip stream is read)."""
+    length = 0
+    try:
+        while length < limit:
+            block = stream.read(min(1 << 20, limit - length))
+            if not block:
+                break
+            length += len(block)
+    except (OSError, EOFError, zlib.error) as error:
+        raise IDXFormatError(f"IDX file {path!r}: corrupt gzip stream: {error}") from error
+    return length
 
 
 def iter_idx_chunks(path: PathLike, items_per_chunk: int = 4096
@@ -178,9 +215,9 @@ def iter_idx_chunks(path: PathLike, items_per_chunk: int = 4096
         If the data are shorter or longer than the header says, or the gzip
         stream is corrupt.
     """
-    header = read_idx_header(path)
+    header = read_idx_header(path, check_length=False)
     item_shape = header.shape[1:]
-    item_size = int(np.prod(item_shape, dtype=np.int64)) * header.dtype.itemsize
+    item_size = math.prod(item_shape) * header.dtype.itemsize
     with open_idx(header.path) as stream:
         stream.read(header.header_size)
         for start in range(0, header.count, items_per_chunk):
@@ -191,7 +228,7 @@ def iter_idx_chunks(path: PathLike, items_per_chunk: int = 4096
         if _has_more(stream, header):
             raise IDXFormatError(
                 f"IDX file {header.path!r} has data after the {header.count} items "
-                f"its header declares (shape {header.shape})")
+                f"its header declares (shape {header.shape_text})")
 
 
 def _has_more(stream: BinaryIO, header: IDXHeader) -> bool:
@@ -241,7 +278,7 @@ def check_images(path: PathLike) -> IDXHeader:
         raise IDXFormatError(
             f"IDX file {header.path!r} should hold unsigned-byte images of shape "
             f"(N, rows, columns) (magic 0x00000803), found {header.dtype.str} "
-            f"data of shape {header.shape}")
+            f"data of shape {header.shape_text}")
     if header.shape[1] == 0 or header.shape[2] == 0:
         raise IDXFormatError(
             f"IDX file {header.path!r} declares empty images of shape {header.shape[1:]}")
@@ -273,7 +310,7 @@ def read_labels(path: PathLike, num_classes: int = 10) -> np.ndarray:
     if header.dtype != IDX_DTYPES[_UBYTE] or len(header.shape) != 1:
         raise IDXFormatError(
             f"IDX file {header.path!r} should hold unsigned-byte labels of shape (N,) "
-            f"(magic 0x00000801), found {header.dtype.str} data of shape {header.shape}")
+            f"(magic 0x00000801), found {header.dtype.str} data of shape {header.shape_text}")
     labels = read_idx(path).astype(np.int64)
     bad = np.flatnonzero(labels >= num_classes)
     if bad.size:

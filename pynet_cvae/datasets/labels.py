@@ -84,7 +84,9 @@ def _map_labels(values: np.ndarray, mapping: dict, name: str, skip: np.ndarray,
 
 
 def _is_integral(value: Any) -> bool:
-    if isinstance(value, (str, bytes)):
+    """Whether ``value`` is an integer, or the text of one (a table's column that
+    mixes numbers and text is read as text)."""
+    if isinstance(value, bytes):
         return False
     try:
         number = float(value)
@@ -137,7 +139,28 @@ def _as_class_ids(values: np.ndarray, name: str, missing: np.ndarray,
         result = result.reshape(values.shape)
     if missing_label is not None:
         result[missing] = missing_label
+    _refuse_negative(result, missing if missing_label is not None else None, name,
+                     missing_label, rows)
     return result
+
+
+def _refuse_negative(ids: np.ndarray, missing: Optional[np.ndarray], name: str,
+                     missing_label: Optional[int], rows: Optional[np.ndarray]) -> None:
+    """Refuse a negative class id, unless it marks an unlabelled row."""
+    negative = ids < 0
+    if missing is not None:
+        negative &= ~missing
+    if not negative.any():
+        return
+    position = int(np.argmax(negative.ravel()))
+    bad = int(ids.ravel()[position])
+    if missing_label is None:
+        expected = (f"class ids >= 0 (or missing_label={bad} to keep the rows labelled {bad} "
+                    "as unlabelled, for semi-supervised training)")
+    else:
+        expected = f"class ids >= 0 or the missing_label marker {missing_label}"
+    raise ValueError(f"{name} value {bad}{_where(position, ids.shape, rows)} is a negative "
+                     f"class id: expected {expected}")
 
 
 def _raise_not_class_id(bad: Any, name: str, where: str) -> None:
@@ -176,6 +199,9 @@ def prepare_labels(values, label_mapping: Optional[dict] = None, continuous: boo
     """
     values = np.asarray(values)
     check_missing_label(missing_label, continuous)
+    if values.dtype.kind == "c":
+        raise ValueError(f"{name} holds {values.dtype} values: expected real numbers or "
+                         "class ids")
     missing = missing_mask(values, missing_label) if missing_label is not None \
         else np.zeros(values.shape, dtype=bool)
     if label_mapping is not None:

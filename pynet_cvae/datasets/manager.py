@@ -24,7 +24,7 @@ from .mixing import LabelledMixSampler
 from .splits import SPLITS, Filters, custom_splits, filter_mask, split_folds, split_test, \
     subsample
 from .validation import check_columns, check_fraction, check_int, check_loader_arguments, \
-    check_sampler, open_array, read_metadata
+    check_real_dtype, check_sampler, open_array, read_metadata
 from .validation import check_finite as check_finite_values
 
 __all__ = ["DataManager", "DataItem", "Loaders"]
@@ -123,6 +123,9 @@ class DataManager:
         check_fraction("sample_size", sample_size, open_at_zero=True)
         check_int("number_of_folds", number_of_folds, 1)
         check_missing_label(missing_label, continuous_labels)
+        if labelled_per_batch is not None and missing_label is None:
+            raise ValueError(f"labelled_per_batch={labelled_per_batch!r} needs missing_label "
+                             "(the marker of the unlabelled rows it mixes with labelled ones)")
         self.missing_label = missing_label
         if custom_stratification is not None and stratify_label is not None:
             raise ValueError(f"custom_stratification and stratify_label {stratify_label!r} "
@@ -175,9 +178,6 @@ class DataManager:
         """One :class:`LabelledMixSampler` per training fold, or None."""
         if labelled_per_batch is None:
             return None
-        if self.missing_label is None:
-            raise ValueError(f"labelled_per_batch={labelled_per_batch!r} needs missing_label "
-                             "(the marker of the unlabelled rows it mixes with labelled ones)")
         if self.sampler != "random":
             raise ValueError(f"labelled_per_batch replaces the 'random' sampler: got sampler "
                              f"{self.sampler!r} as well")
@@ -364,6 +364,9 @@ def _numpy_dataset(split: str, inputs, outputs, labels, sampler, options: dict,
                              f"{len(inputs)}: expected one row per sample")
     if outputs is not None and not isinstance(outputs, np.ndarray):
         outputs = np.asarray(outputs)
+    check_real_dtype(inputs, f"{split}_inputs")
+    if outputs is not None:
+        check_real_dtype(outputs, f"{split}_outputs")
     if check_finite:
         _check_arrays_finite(f"{split}_inputs", inputs, f"{split}_outputs", outputs)
     if labels is not None:

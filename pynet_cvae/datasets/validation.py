@@ -17,7 +17,7 @@ from .mapped import first_non_finite
 
 __all__ = ["SAMPLER_NAMES", "plain_value", "check_fraction", "check_int", "check_sampler",
            "check_loader_arguments", "open_array", "read_metadata", "check_columns",
-           "check_finite"]
+           "check_finite", "check_real_dtype"]
 
 SAMPLER_NAMES = ("random", "weighted_random")
 _MANAGED_LOADER_ARGUMENTS = ("dataset", "batch_size", "shuffle", "sampler", "batch_sampler",
@@ -65,6 +65,23 @@ def check_loader_arguments(arguments: Dict[str, Any]) -> None:
                              f"{_LOADER_ARGUMENTS}")
 
 
+def check_real_dtype(array: np.ndarray, name: str) -> None:
+    """Refuse an array that does not hold real numbers (complex, text, dates...).
+
+    A complex array would otherwise lose its imaginary part in the float tensors of
+    the mini-batches, with a NumPy warning at most.
+    """
+    kind = array.dtype.kind
+    if kind in "biuf":
+        return
+    if kind == "c":
+        raise ValueError(f"{name} holds {array.dtype} values: expected real numbers (the "
+                         "imaginary parts would be dropped); convert it first, e.g. "
+                         "np.abs(x), x.real, or the real and imaginary parts as two channels")
+    raise ValueError(f"{name} holds {array.dtype} values: expected numbers (bool, int or "
+                     "float)")
+
+
 def open_array(path: str, name: str) -> np.ndarray:
     """Open the ``.npy`` file ``path`` memory-mapped (read-only); ``name`` names it."""
     if not os.path.isfile(path):
@@ -75,6 +92,7 @@ def open_array(path: str, name: str) -> np.ndarray:
         raise ValueError(f"{name} {path!r} is not a readable .npy array: {error}") from None
     if not isinstance(array, np.ndarray) or array.ndim == 0:
         raise ValueError(f"{name} {path!r} is not a .npy array of shape (N, ...)")
+    check_real_dtype(array, f"{name} {path!r}")
     return array
 
 

@@ -30,6 +30,7 @@ from pynet_cvae.observable import rank_zero_only
 from pynet_cvae.plotting import probe
 from pynet_cvae.plotting import server as servers
 from pynet_cvae.plotting.client import BoardClient, VisdomLoginError
+from pynet_cvae.plotting.messages import check_env
 from pynet_cvae.plotting.values import (LEARNING_RATE, as_array, as_scalar, check_images,
                                         epoch_values)
 
@@ -41,16 +42,6 @@ _CONFIG_WINDOW = "configuration"
 _SPECIAL_TITLES = {LEARNING_RATE: "learning rate", _PRED_KEY: "validation predictions",
                    _CONFIG_WINDOW: "configuration"}
 _RESERVED_WINDOWS = frozenset({_PRED_KEY, _CONFIG_WINDOW, "sampling"})
-_FORBIDDEN_IN_ENV = ("/", "\\", "<", ">", "&", "\"", "'")
-
-
-def _check_env(env: str) -> None:
-    """Reject an environment name that is empty, a path, or markup."""
-    if not isinstance(env, str) or not env or env.startswith(".") or any(
-            character in env for character in _FORBIDDEN_IN_ENV):
-        raise ValueError(
-            f"env must be a non-empty name without path separators, markup or quotes "
-            f"(e.g. 'cvae' or 'cvae_fold0'); got {env!r}")
 
 
 def _as_text(name: str) -> str:
@@ -87,7 +78,10 @@ class Board:
     host : str, default "http://localhost"
         The Visdom server URL. For this machine (localhost, 127.0.0.1, ::1)
         with no server answering, a server is started on 127.0.0.1 and
-        stopped by :meth:`close` or at interpreter exit.
+        stopped by :meth:`close` or at interpreter exit (or when this process
+        is killed). A server that accepts connections but does not answer
+        within ``timeout`` (frozen) gives one ``RuntimeWarning``, and the board
+        only records its updates, as with a remote server that does not answer.
     env : str, default "main"
         The Visdom environment the windows go to.
     display_pred : bool, default False
@@ -142,7 +136,7 @@ class Board:
                  timeout: float = 5.0, server_timeout: float = 30.0,
                  replay_log: Optional[str] = None, allow_remote: bool = False,
                  login: bool = False) -> None:
-        _check_env(env)
+        check_env(env)
         self.port = port
         self.host = host
         self.env = env
@@ -156,11 +150,15 @@ class Board:
         self._closed = False
         credentials = probe.credentials_from_environment() if login else None
         if probe.is_local_host(host):
-            self.server = servers.acquire_server(
-                port, host, env_path=env_path, timeout=server_timeout,
-                probe_timeout=timeout, login=login)
-            url = self.server.url if self.server is not None else host
-            self.viewer = self._connect(probe.base_url(url), credentials)
+            try:
+                self.server = servers.acquire_server(
+                    port, host, env_path=env_path, timeout=server_timeout,
+                    probe_timeout=timeout, login=login)
+            except servers.VisdomServerUnresponsive as error:
+                self._go_offline(host, f"{error}; board updates will not be shown")
+            else:
+                url = self.server.url if self.server is not None else host
+                self.viewer = self._connect(probe.base_url(url), credentials)
         elif not allow_remote:
             raise ValueError(
                 f"host {host!r} is not this machine: pass allow_remote=True (or "
@@ -175,12 +173,9 @@ class Board:
                    if login else "needs a login: pass login=True (--login) with "
                    "VISDOM_USERNAME and VISDOM_PASSWORD set"))
         else:
-            self.viewer = self._connect(probe.base_url(host), None, offline=True)
-            kept = f"; they are recorded in {replay_log}" if replay_log else ""
-            warnings.warn(
-                f"no Visdom server answers at {probe.server_url(host, port)}"
-                f"; board updates will not be shown{kept}", RuntimeWarning,
-                stacklevel=2)
+            self._go_offline(host, f"no Visdom server answers at "
+                             f"{probe.server_url(host, port)}; board updates will not be "
+                             "shown")
         if clear_env:
             self.viewer.close(win=None, env=env)
 
@@ -188,6 +183,13 @@ class Board:
     def online(self) -> bool:
         """bool: whether updates are sent to a server."""
         return not self.viewer.offline
+
+    def _go_offline(self, host: str, reason: str) -> None:
+        """Only record the updates (no server to show them), and warn once why."""
+        self.viewer = self._connect(probe.base_url(host), None, offline=True)
+        kept = (f"; they are recorded in {self.replay_log} (pynet-cvae board replay "
+                "shows them later)" if self.replay_log else "")
+        warnings.warn(f"{reason}{kept}", RuntimeWarning, stacklevel=3)
 
     def _connect(self, url: str, credentials: Optional[probe.Credentials],
                  offline: bool = False) -> BoardClient:

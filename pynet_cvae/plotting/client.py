@@ -17,17 +17,18 @@ Visdom's offline mode: later calls only write the replay log, and one
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import queue
 import threading
 import time
 import warnings
-from typing import IO, Any, Iterator, Optional, Tuple
+from typing import Any, Iterator, Optional, Tuple
 
 import requests
 import visdom
+
+from pynet_cvae.jsonio import dumps
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -101,7 +102,8 @@ class BoardClient(visdom.Visdom):
         self.replay_log = replay_log
         self.failure: Optional[str] = None
         self._warned = False
-        self._log_stream: Optional[IO[str]] = None
+        self._log_descriptor: Optional[int] = None
+        self._log_failed = False
         self._log_lock = threading.Lock()
         self._post_lock = threading.Lock()
         self._local = threading.local()
@@ -151,17 +153,42 @@ class BoardClient(visdom.Visdom):
                              create=create)
 
     def _log(self, msg: Any, endpoint: str) -> None:
-        """Append ``[endpoint, msg]`` to the replay log (drawing endpoints only)."""
-        if not self.replay_log or endpoint not in LOGGED_ENDPOINTS:
+        """Append ``[endpoint, msg]`` to the replay log (drawing endpoints only).
+
+        A line is written whole or not at all. When the log cannot be written (a full
+        disk, a read-only folder), recording stops with one warning and the updates
+        are still sent; a log left empty is removed.
+        """
+        if not self.replay_log or endpoint not in LOGGED_ENDPOINTS or self._log_failed:
             return
-        line = json.dumps([endpoint, msg]) + "\n"
+        line = (dumps([endpoint, msg], non_finite="null") + "\n").encode("utf-8")
         with self._log_lock:
-            if self._log_stream is None:
-                os.makedirs(os.path.dirname(os.path.abspath(self.replay_log)),
-                            exist_ok=True)
-                self._log_stream = open(self.replay_log, "a", encoding="utf-8")
-            self._log_stream.write(line)
-            self._log_stream.flush()
+            try:
+                if self._log_descriptor is None:
+                    os.makedirs(os.path.dirname(os.path.abspath(self.replay_log)),
+                                exist_ok=True)
+                    self._log_descriptor = os.open(
+                        self.replay_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+                _append_whole(self._log_descriptor, line)
+            except OSError as error:
+                self._stop_recording(error)
+
+    def _stop_recording(self, error: OSError) -> None:
+        """Close the replay log after a failed write, and say so once."""
+        self._log_failed = True
+        self._close_log()
+        with contextlib.suppress(OSError):
+            if os.path.getsize(self.replay_log) == 0:
+                os.remove(self.replay_log)
+        warnings.warn(f"cannot write the board's replay log {self.replay_log}: "
+                      f"{error.strerror or error}; board updates are no longer recorded",
+                      RuntimeWarning, stacklevel=5)
+
+    def _close_log(self) -> None:
+        if self._log_descriptor is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._log_descriptor)
+            self._log_descriptor = None
 
     def _handle_post(self, url: str, data: Any = None) -> Any:
         """Queue a drawing message; post any other request now (bounded)."""
@@ -288,9 +315,20 @@ class BoardClient(visdom.Visdom):
             self._worker.join(timeout=1.0)
             self._worker = None
         with self._log_lock:
-            if self._log_stream is not None:
-                self._log_stream.close()
-                self._log_stream = None
+            self._close_log()
         if self._session is not None:
             self._session.close()
             self._session = None
+
+
+def _append_whole(descriptor: int, data: bytes) -> None:
+    """Append ``data`` to a file opened with ``O_APPEND``; undo a partial write."""
+    start = os.lseek(descriptor, 0, os.SEEK_END)
+    written = 0
+    try:
+        while written < len(data):
+            written += os.write(descriptor, data[written:])
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(descriptor, start)
+        raise

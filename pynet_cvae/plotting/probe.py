@@ -9,8 +9,10 @@ credentials come from the environment variables ``VISDOM_USERNAME`` and
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
+import socket
 from typing import Optional, Tuple
 from urllib.parse import urlparse
 
@@ -150,16 +152,71 @@ def is_visdom_server(host: str = "http://localhost", port: int = 8097,
         True when a Visdom server answered (and accepted the login) within
         ``timeout``.
     """
+    return server_state(host, port, timeout, credentials) is ServerState.VISDOM
+
+
+class ServerState(enum.Enum):
+    """What answers on a port (see :func:`server_state`)."""
+
+    NOTHING = "nothing listens"
+    VISDOM = "a Visdom server"
+    LOGIN = "a Visdom server with login"
+    SILENT = "a program that accepts connections but does not answer"
+    OTHER = "a program that is not a Visdom server"
+
+
+def _accepts_connections(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((_host_name(host), port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def server_state(host: str = "http://localhost", port: int = 8097, timeout: float = 1.0,
+                 credentials: Optional[Credentials] = None) -> ServerState:
+    """Tell what answers at ``host:port``, with one probe of at most ``timeout`` seconds.
+
+    A frozen (stopped) or overloaded Visdom server accepts connections, its
+    kernel completing them, but sends nothing back: that is
+    :attr:`ServerState.SILENT`, which no other check can tell from a silent
+    program of another kind.
+
+    Parameters
+    ----------
+    host : str, default "http://localhost"
+        The server URL or host name.
+    port : int, default 8097
+        The server port.
+    timeout : float, default 1.0
+        Seconds to wait for the connection and for the reply.
+    credentials : tuple of str, optional
+        ``(username, password)`` to log in first.
+
+    Returns
+    -------
+    ServerState
+        What answers.
+    """
     url = server_url(host, port)
     try:
         with requests.Session() as session:
             if credentials is not None and not _login(session, url, credentials,
                                                       timeout):
-                return False
+                return ServerState.LOGIN
             reply = session.post(f"{url}/env_state", data="{}", timeout=timeout)
-            return reply.status_code == 200 and isinstance(reply.json(), list)
+            if reply.status_code == 200 and isinstance(reply.json(), list):
+                return ServerState.VISDOM
+    except requests.ReadTimeout:
+        return ServerState.SILENT
+    except requests.ConnectTimeout:
+        return ServerState.NOTHING
+    except requests.ConnectionError:  # refused, or garbage / a closed connection
+        return ServerState.OTHER if _accepts_connections(host, port, timeout) \
+            else ServerState.NOTHING
     except (requests.RequestException, ValueError):
-        return False
+        return ServerState.OTHER
+    return ServerState.LOGIN if requires_login(host, port, timeout) else ServerState.OTHER
 
 
 def requires_login(host: str = "http://localhost", port: int = 8097,

@@ -5,6 +5,12 @@ update to it as one JSON line ``[endpoint, message]`` (Visdom's own log format,
 so ``Visdom.replay_log`` reads it too) before sending it. A run that crashed
 may leave a last line cut short: :func:`read_replay_log` skips it with a
 warning, while a bad line elsewhere is an error that names it.
+
+A log may come from someone else, and its messages end up on a page in the
+viewer's browser: :func:`replay_log` checks every message against the shapes a
+board writes (:mod:`pynet_cvae.plotting.messages`: no markup, no URL to fetch,
+safe environment names) before it sends anything, and refuses the whole log,
+naming the first bad line, otherwise.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from pynet_cvae.plotting import probe
 from pynet_cvae.plotting.client import LOGGED_ENDPOINTS, BoardClient
+from pynet_cvae.plotting.messages import check_env, check_message
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -51,6 +58,11 @@ def read_replay_log(path: str) -> List[Message]:
     ValueError
         When a line other than a cut-short last one is not a log entry.
     """
+    return [(endpoint, message) for _, endpoint, message in _numbered_entries(path)]
+
+
+def _numbered_entries(path: str) -> List[Tuple[int, str, Dict[str, Any]]]:
+    """``(line number, endpoint, message)`` of each entry of a log."""
     with open(path, encoding="utf-8") as stream:
         lines = stream.read().split("\n")
     complete, tail = lines[:-1], lines[-1]
@@ -59,17 +71,50 @@ def read_replay_log(path: str) -> List[Message]:
         if not line.strip():
             continue
         try:
-            messages.append(_parse_line(line, number, path))
+            messages.append((number, *_parse_line(line, number, path)))
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}, line {number} is not JSON ({error})") from None
     if tail.strip():
         try:
-            messages.append(_parse_line(tail, len(lines), path))
+            messages.append((len(lines), *_parse_line(tail, len(lines), path)))
         except json.JSONDecodeError:
             warnings.warn(f"{path}: the last line ({len(tail)} characters) is cut "
                           "short, as a crashed run leaves it; it is skipped",
                           RuntimeWarning, stacklevel=2)
     return messages
+
+
+def checked_messages(path: str, env: Optional[str] = None) -> List[Message]:
+    """The messages of a log, sent to ``env`` when given, each checked.
+
+    Parameters
+    ----------
+    path : str
+        The log.
+    env : str, optional
+        The environment that replaces the logged one.
+
+    Returns
+    -------
+    list of (str, dict)
+        The messages to send.
+
+    Raises
+    ------
+    ValueError
+        Naming the line of the first message that a board would not write, and why.
+    """
+    checked = []
+    for number, endpoint, message in _numbered_entries(path):
+        if env is not None:
+            message = dict(message, eid=env)
+        try:
+            check_message(endpoint, message)
+        except ValueError as error:
+            raise ValueError(f"{path}, line {number}: refused, nothing was replayed: "
+                             f"{error}") from None
+        checked.append((endpoint, message))
+    return checked
 
 
 def logged_windows(messages: List[Message]) -> Dict[str, List[Message]]:
@@ -124,14 +169,18 @@ def replay_log(path: str, port: int = 8097, host: str = "http://localhost",
     Raises
     ------
     ValueError
-        For a remote host without ``allow_remote``, or a bad log.
+        For a remote host without ``allow_remote``, a bad ``env``, or a bad log
+        (a line that is not a log entry, a message a board would not write); then
+        nothing is sent.
     ConnectionError
         When no Visdom server answers, or it stops answering during the replay.
     """
     if not probe.is_local_host(host) and not allow_remote:
         raise ValueError(f"host {host!r} is not this machine: pass allow_remote=True "
                          "(--allow-remote) to replay there")
-    messages = read_replay_log(path)
+    if env is not None:
+        check_env(env)
+    messages = checked_messages(path, env)
     credentials = probe.credentials_from_environment() if login else None
     where = probe.server_url(host, port)
     if not probe.is_visdom_server(host, port, timeout=timeout, credentials=credentials):
@@ -141,8 +190,6 @@ def replay_log(path: str, port: int = 8097, host: str = "http://localhost",
                          request_timeout=timeout, credentials=credentials)
     try:
         for endpoint, message in messages:
-            if env is not None:
-                message = dict(message, eid=env)
             client._send(message, endpoint=endpoint, from_log=True)
         client.flush(timeout + len(messages) / 10.0)
         failure = client.failure

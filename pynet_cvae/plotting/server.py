@@ -10,7 +10,14 @@ visdom.server`` does, and fails offline; see :mod:`pynet_cvae.plotting.assets`).
 
 Servers started by this process are shared: several boards on the same port use
 one server, which stops when the last of them releases it, or at interpreter
-exit. A server that was already running is never stopped.
+exit. A server that was already running is never stopped. A started server
+lives and dies with this process, even when it is killed (SIGKILL) and runs no
+exit code: it holds a lifeline to it (:mod:`pynet_cvae.plotting.lifeline`).
+
+A port where something accepts connections but does not answer (a frozen
+Visdom server, e.g. one stopped with SIGSTOP) is told apart from a port held by
+another program: :func:`acquire_server` raises :class:`VisdomServerUnresponsive`
+for it, which a board turns into one warning.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import atexit
 import logging
 import os
 import secrets
+import shlex
 import socket
 import subprocess
 import sys
@@ -28,13 +36,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence
 
+from pynet_cvae.plotting import lifeline as lifelines
+from pynet_cvae.plotting.lifeline import SERVER_PROGRAM
 from pynet_cvae.plotting.probe import (
     PASSWORD_VARIABLE,
     USERNAME_VARIABLE,
     Credentials,
+    ServerState,
     credentials_from_environment,
     is_visdom_server,
-    requires_login,
+    server_state,
     server_url,
 )
 
@@ -43,7 +54,6 @@ logger = logging.getLogger("pynet_cvae")
 BIND_ADDRESS = "127.0.0.1"
 """The address a started server listens on (``-bind_local``)."""
 
-_RUN_SERVER = "from visdom.server.run_server import main; main()"
 _OUTPUT_TAIL_CHARS = 2000
 
 _started: list["VisdomServer"] = []
@@ -55,6 +65,10 @@ _atexit_registered = False
 
 class VisdomServerError(RuntimeError):
     """A Visdom server could not be started or a port cannot be used."""
+
+
+class VisdomServerUnresponsive(VisdomServerError):
+    """Something accepts connections on the port but does not answer (a frozen server)."""
 
 
 def _is_port_in_use(port: int, timeout: float = 0.5) -> bool:
@@ -102,7 +116,7 @@ def server_command(port: int, env_path: Optional[str] = None,
     if listen_all and not login:
         raise ValueError("a Visdom server that listens beyond 127.0.0.1 needs the "
                          "login (login=True, or --login)")
-    argv = [sys.executable, "-c", _RUN_SERVER, "-port", str(port),
+    argv = [sys.executable, "-c", SERVER_PROGRAM, "-port", str(port),
             "-logging_level", logging_level]
     if not listen_all:
         argv.append("-bind_local")
@@ -137,6 +151,7 @@ class VisdomServer:
     log_path: str
     env_path: Optional[str] = None
     credentials: Optional[Credentials] = field(default=None, repr=False)
+    lifeline: Optional[int] = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -188,6 +203,8 @@ class VisdomServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.lifeline is not None:
+            lifelines.cut(self.lifeline)
         logger.debug("Visdom server on port %d stopped", self.port)
         try:
             os.remove(self.log_path)
@@ -198,7 +215,9 @@ class VisdomServer:
 def _failure(server: VisdomServer, reason: str) -> VisdomServerError:
     """Build the error for a server that did not start, with its output."""
     output = server.output_tail() or "(no output)"
-    command = " ".join(server.argv)
+    shown = [("<the Visdom server program>" if argument == SERVER_PROGRAM else argument)
+             for argument in server.argv]
+    command = shlex.join(shown)
     return VisdomServerError(
         f"Visdom server on port {server.port} {reason}.\n"
         f"Command: {command}\nServer output:\n{output}")
@@ -227,19 +246,24 @@ def _check_port_free(port: int, credentials: Optional[Credentials] = None) -> No
     """Raise a clear error when 127.0.0.1:``port`` is already in use."""
     if not _is_port_in_use(port):
         return
-    if is_visdom_server(BIND_ADDRESS, port, credentials=credentials):
+    state = server_state(BIND_ADDRESS, port, credentials=credentials)
+    where = f"{BIND_ADDRESS}:{port}"
+    if state is ServerState.VISDOM:
+        raise VisdomServerError(f"a Visdom server already answers on {where}; connect to "
+                                "it instead of starting another one")
+    if state is ServerState.LOGIN and credentials is not None:
         raise VisdomServerError(
-            f"a Visdom server already answers on {BIND_ADDRESS}:{port}; "
-            "connect to it instead of starting another one")
-    if requires_login(BIND_ADDRESS, port) and credentials is not None:
+            f"the Visdom server on {where} refused the login of user {credentials[0]!r}: "
+            f"check {USERNAME_VARIABLE} and {PASSWORD_VARIABLE}")
+    if state is ServerState.LOGIN:
         raise VisdomServerError(
-            f"the Visdom server on {BIND_ADDRESS}:{port} refused the login of user "
-            f"{credentials[0]!r}: check {USERNAME_VARIABLE} and {PASSWORD_VARIABLE}")
-    if requires_login(BIND_ADDRESS, port):
-        raise VisdomServerError(
-            f"a Visdom server with login answers on {BIND_ADDRESS}:{port}: log in "
-            f"(login=True, or --login) with {USERNAME_VARIABLE} and "
-            f"{PASSWORD_VARIABLE} set to its credentials")
+            f"a Visdom server with login answers on {where}: log in (login=True, or "
+            f"--login) with {USERNAME_VARIABLE} and {PASSWORD_VARIABLE} set to its "
+            "credentials")
+    if state is ServerState.SILENT:
+        raise VisdomServerUnresponsive(
+            f"port {port} on {BIND_ADDRESS} is held by a program that accepts connections "
+            "but does not answer (a frozen Visdom server?); stop it or choose another port")
     raise VisdomServerError(
         f"port {port} on {BIND_ADDRESS} is in use by a program that is not a "
         "Visdom server; stop it or choose another port")
@@ -310,12 +334,21 @@ def start_server(port: int = 8097, env_path: Optional[str] = None,
         environment.update(_login_environment())
     descriptor, log_path = tempfile.mkstemp(prefix=f"visdom-{port}-",
                                             suffix=".log")
+    read_end, write_end, lifeline_variable = lifelines.open_lifeline()
+    environment.update(lifeline_variable)
     logger.debug("Starting a Visdom server: %s", argv)
-    with os.fdopen(descriptor, "wb") as log:
-        process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, env=environment)
-    server = VisdomServer(process, port, argv, log_path, env_path, credentials)
+    try:
+        with os.fdopen(descriptor, "wb") as log:
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, env=environment, pass_fds=(read_end,))
+    except BaseException:
+        lifelines.cut(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    server = VisdomServer(process, port, argv, log_path, env_path, credentials,
+                          lifeline=write_end)
     _stop_at_exit(server)
     _wait_until_ready(server, timeout)
     logger.info("Visdom server started on http://%s:%d%s", BIND_ADDRESS, port,
@@ -368,6 +401,9 @@ def acquire_server(port: int = 8097, host: str = "http://localhost",
 
     Raises
     ------
+    VisdomServerUnresponsive
+        When something accepts connections on the port but does not answer within
+        ``probe_timeout`` (a frozen server).
     VisdomServerError
         When the port is busy with another program or the server fails.
     """
@@ -377,10 +413,14 @@ def acquire_server(port: int = 8097, host: str = "http://localhost",
             _users[port] += 1
             return server
         credentials = credentials_from_environment() if login else None
-        if is_visdom_server(host, port, timeout=probe_timeout,
-                            credentials=credentials):
+        state = server_state(host, port, timeout=probe_timeout, credentials=credentials)
+        if state is ServerState.VISDOM:
             logger.debug("Using the Visdom server at %s", server_url(host, port))
             return None
+        if state is ServerState.SILENT:
+            raise VisdomServerUnresponsive(
+                f"the Visdom server at {server_url(host, port)} accepts connections but "
+                f"does not answer within {probe_timeout:g} s (frozen or overloaded?)")
         server = start_server(port, env_path=env_path, timeout=timeout, login=login)
         _servers[port] = server
         _users[port] = 1

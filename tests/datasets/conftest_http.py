@@ -147,3 +147,72 @@ def corrupted(files: Dict[str, bytes]) -> Dict[str, bytes]:
     """The same files with one byte flipped near the end (checksums no longer match)."""
     return {name: data[:-9] + bytes([data[-9] ^ 0xFF]) + data[-8:]
             for name, data in files.items()}
+
+
+class HostileServer:
+    """A real HTTP server on 127.0.0.1 that misbehaves with every file it serves.
+
+    Parameters
+    ----------
+    behaviour : {"oversized", "endless", "drip"}
+        ``"oversized"``: announce and send ``size`` zero bytes; ``"endless"``: send
+        zeros without a ``Content-Length`` until the client hangs up; ``"drip"``:
+        announce ``size`` bytes and send one every ``interval`` seconds.
+    size : int
+        The announced size.
+    interval : float
+        Seconds between two bytes of ``"drip"``.
+
+    Attributes
+    ----------
+    sent : list of int
+        The bytes sent, per request.
+    """
+
+    def __init__(self, behaviour: str, size: int = 50_000_000, interval: float = 0.1) -> None:
+        self.behaviour, self.size, self.interval = behaviour, size, interval
+        self.sent: List[int] = []
+        self.url = ""
+        self._stopping = threading.Event()
+        self._server: Optional[http.server.ThreadingHTTPServer] = None
+
+    def _handler(self):
+        hostile = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                hostile.sent.append(0)
+                self.send_response(200)
+                if hostile.behaviour != "endless":
+                    self.send_header("Content-Length", str(hostile.size))
+                self.end_headers()
+                block = b"\0" if hostile.behaviour == "drip" else b"\0" * 65536
+                try:
+                    while not hostile._stopping.is_set() and (
+                            hostile.behaviour == "endless" or hostile.sent[-1] < hostile.size):
+                        self.wfile.write(block)
+                        hostile.sent[-1] += len(block)
+                        if hostile.behaviour == "drip":
+                            self.wfile.flush()
+                            hostile._stopping.wait(hostile.interval)
+                except OSError:  # the client gave up
+                    pass
+                self.close_connection = True
+
+            def log_message(self, format: str, *args) -> None:
+                pass
+
+        return Handler
+
+    def __enter__(self) -> "HostileServer":
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/mirror/"
+        threading.Thread(target=self._server.serve_forever,
+                         kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()

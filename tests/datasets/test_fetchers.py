@@ -1,8 +1,10 @@
 """The fetchers: prepared files, reuse, downloads from a real local mirror, errors."""
 
 import gzip
+import logging
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +59,7 @@ def test_download_then_reuse_without_network(tmp_path):
         assert sorted(server.requests) == sorted(DATA.gz())
     _assert_prepared(item, DATA)
     assert sorted(os.listdir(tmp_path)) == sorted(
-        [*DATA.gz(), "mnist_inputs.npy", "mnist_metadata.tsv"])
+        [*DATA.gz(), "mnist_inputs.npy", "mnist_metadata.tsv", "mnist_prepared.sha256"])
     stamps = [os.stat(path).st_mtime_ns for path in (item.input_path, item.metadata_path)]
     # The server is stopped: a second call must neither download nor convert.
     again = fetch_mnist(str(tmp_path), mirrors=[server.url], checksums=DATA.checksums())
@@ -164,6 +166,39 @@ def test_interrupted_preparation_is_redone(tmp_path):
     _assert_prepared(fetch_minst(tmp_path), DATA)
 
 
+def test_a_prepared_file_edited_since_is_prepared_again(tmp_path, caplog):
+    _place(tmp_path, DATA.raw(), compress=False)
+    item = fetch_minst(tmp_path)
+    record = tmp_path / "mnist_prepared.sha256"
+    assert subprocess.run(["sha256sum", "-c", record.name], cwd=tmp_path,
+                          capture_output=True).returncode == 0
+    inputs = np.load(item.input_path)
+    inputs[3, 0, 5, 5] = 0.5  # same shape, same rows: only the record tells
+    np.save(item.input_path, inputs)
+    with caplog.at_level(logging.WARNING, logger="pynet_cvae"):
+        _assert_prepared(fetch_minst(tmp_path), DATA)
+    assert f"prepared file {item.input_path} changed since it was prepared" in caplog.text
+    metadata = Path(item.metadata_path)
+    metadata.write_text(metadata.read_text().replace("train", "test", 1))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pynet_cvae"):
+        _assert_prepared(fetch_minst(tmp_path), DATA)
+    assert f"prepared file {item.metadata_path} changed since it was prepared" in caplog.text
+
+
+def test_prepared_files_without_their_record_are_prepared_again(tmp_path, caplog):
+    item = fetch_digits(tmp_path)
+    expected = _load(item)
+    record = tmp_path / "digits_prepared.sha256"
+    os.remove(record)  # a folder prepared by an older version, or a crash before the end
+    np.save(item.input_path, np.zeros_like(expected[0]))
+    with caplog.at_level(logging.INFO, logger="pynet_cvae"):
+        again = fetch_digits(tmp_path)
+    assert f"no readable record {record}" in caplog.text
+    np.testing.assert_array_equal(_load(again)[0], expected[0])
+    assert record.is_file()
+
+
 def test_digits(tmp_path):
     item = fetch_digits(tmp_path)
     inputs, metadata = _load(item)
@@ -211,7 +246,8 @@ def test_fashion_mnist_from_debian_package(tmp_path):
     assert metadata["label"].value_counts().eq(7000).all()
     assert metadata.loc[0, "class_name"] == "Ankle boot" and metadata.loc[0, "label"] == 9
     assert sorted(os.listdir(tmp_path)) == [
-        "fashion_mnist_inputs.npy", "fashion_mnist_metadata.tsv"]
+        "fashion_mnist_inputs.npy", "fashion_mnist_metadata.tsv",
+        "fashion_mnist_prepared.sha256"]
 
 
 def test_fashion_mnist_prefers_files_in_datasetdir(tmp_path):

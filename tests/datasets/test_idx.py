@@ -1,10 +1,15 @@
 """Reading and validating IDX files, gzipped or not."""
 
 import gzip
+import os
+import struct
 
 import numpy as np
 import pytest
 
+from pynet_cvae.cli import main
+from pynet_cvae.datasets import fetch_mnist
+from pynet_cvae.datasets.fetchers import IDX_NAMES
 from pynet_cvae.datasets.idx import (
     IDXFormatError, check_images, check_pair, iter_idx_chunks, read_idx,
     read_idx_header, read_labels, write_idx)
@@ -57,6 +62,49 @@ def test_bad_magic_names_the_file(tmp_path):
     path = _write(tmp_path / "train-images-idx3-ubyte", b"\x12\x34\x08\x03" + bytes(12))
     with pytest.raises(IDXFormatError, match="train-images-idx3-ubyte.*magic number"):
         read_idx_header(path)
+
+
+def test_a_magic_declaring_many_dimensions_gives_a_sensible_size(tmp_path):
+    # 0x3f dimensions, read from the data that follows: no overflow to a negative size
+    path = _write(tmp_path / "train-images-idx3-ubyte",
+                  b"\x00\x00\x08\x3f" + struct.pack(">3I", 60000, 28, 28) + bytes(1000))
+    with pytest.raises(IDXFormatError) as refused:
+        read_idx_header(path)
+    assert str(refused.value) == (
+        f"IDX file {str(path)!r} has 1016 bytes but its header (shape (60000, 28, 28, 0, ... "
+        "63 dimensions), 1-byte items) needs 256")
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_header_declaring_terabytes_is_checked_against_the_bytes_present(tmp_path,
+                                                                          compress):
+    # 800 images of 60000 x 60000: 2.9 TB declared, 1000 bytes present
+    data = struct.pack(">HBB3I", 0, 0x08, 3, 800, 60000, 60000) + bytes(1000)
+    path = _write(tmp_path / "images", data, compress)
+    stored = "decompresses to" if compress else "has"
+    with pytest.raises(IDXFormatError) as refused:
+        check_images(path)
+    assert str(refused.value) == (
+        f"IDX file {str(path)!r} {stored} 1016 bytes but its header (shape (800, 60000, "
+        "60000), 1-byte items) needs 2880000000016")
+
+
+def test_preparing_from_a_header_declaring_terabytes_writes_nothing(tmp_path, capsys):
+    arrays = {IDX_NAMES[0]: np.zeros((5, 28, 28), np.uint8),
+              IDX_NAMES[1]: np.zeros(5, np.uint8),
+              IDX_NAMES[2]: np.zeros((3, 28, 28), np.uint8),
+              IDX_NAMES[3]: np.zeros(3, np.uint8)}
+    for name, array in arrays.items():
+        write_idx(tmp_path / name, array)
+    _write(tmp_path / IDX_NAMES[0],
+           struct.pack(">HBB3I", 0, 0x08, 3, 800, 60000, 60000) + bytes(1000))
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(IDXFormatError, match="needs 2880000000016"):
+        fetch_mnist(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == before  # no array, no temporary file
+    assert main(["train", "--dataset", "mnist", "--datasetdir", str(tmp_path), "--output",
+                 str(tmp_path / "run"), "--quiet"]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("needs 2880000000016")
 
 
 def test_text_file_is_not_idx(tmp_path):

@@ -36,6 +36,48 @@ def test_label_errors_name_the_value_and_its_row():
         prepare_labels(np.array(["x"]), {"x": -1}, missing_label=-1)
 
 
+def test_one_text_value_in_a_label_column_is_named_with_its_row(make_files):
+    labels = np.array([0, 1, 2, 3] * 25, dtype=object)
+    labels[37] = "cat"  # pandas then reads the whole column as text
+    files = make_files(labels=labels)
+    with pytest.raises(ValueError) as refused:
+        DataManager(files.input_path, files.metadata_path, labels="label")
+    assert str(refused.value) == (
+        "labels column 'label' value 'cat' at row 37 is not an integer class id: expected "
+        "integers (or give label_mapping, or continuous_labels=True)")
+
+
+@pytest.mark.parametrize("source", ["table", "arrays"])
+def test_negative_labels_are_refused_without_missing_label(make_files, source):
+    labels = np.arange(100) % 4
+    labels[[7, 50]] = -3
+    files = make_files(labels=labels)
+
+    def manager(**options):
+        if source == "table":
+            return DataManager(files.input_path, files.metadata_path, labels="label",
+                               **options)
+        return DataManager.from_numpy(train_inputs=files.inputs, train_labels=labels,
+                                      **options)
+    name = "labels column 'label'" if source == "table" else "train_labels"
+    with pytest.raises(ValueError) as refused:
+        manager()
+    assert str(refused.value) == (
+        f"{name} value -3 at row 7 is a negative class id: expected class ids >= 0 (or "
+        "missing_label=-3 to keep the rows labelled -3 as unlabelled, for semi-supervised "
+        "training)")
+    with pytest.raises(ValueError, match="value -3 at row 7 is a negative class id: expected "
+                                         "class ids >= 0 or the missing_label marker -1"):
+        manager(missing_label=-1)
+    manager(missing_label=-3)  # what the message suggests
+
+
+def test_complex_labels_are_refused():
+    with pytest.raises(ValueError, match="labels holds complex128 values: expected real "
+                                         "numbers or class ids"):
+        prepare_labels(np.array([1 + 2j, 0j]))
+
+
 @pytest.mark.parametrize("marker, continuous, message", [
     ("none", False, "missing_label 'none' is invalid: expected an int marker"),
     (True, False, "missing_label True is invalid"),

@@ -149,3 +149,22 @@ def test_too_few_rows_left_after_projection_labels_are_named(files):
         manager_of(files, projection_labels={"label": 1}, number_of_folds=30)
     with pytest.raises(ValueError, match="test_size 0.5 cannot split 1 rows"):
         manager_of(files, projection_labels={"age": 20.5}, test_size=0.5)
+
+
+def test_complex_inputs_are_refused_instead_of_losing_their_imaginary_part(files, tmp_path):
+    waves = (files.inputs + 1j * files.inputs).astype(np.complex64)
+    path = tmp_path / "complex.npy"
+    np.save(path, waves)
+    expected = ("holds complex64 values: expected real numbers (the imaginary parts would be "
+                "dropped); convert it first, e.g. np.abs(x), x.real, or the real and "
+                "imaginary parts as two channels")
+    with pytest.raises(ValueError) as refused:
+        DataManager(str(path), files.metadata_path, labels=["label"])
+    assert str(refused.value) == f"input_path {str(path)!r} {expected}"
+    with pytest.raises(ValueError) as refused:
+        DataManager.from_numpy(train_inputs=waves, train_labels=np.zeros(len(waves), int))
+    assert str(refused.value) == f"train_inputs {expected}"
+    with pytest.raises(ValueError, match="train_outputs holds complex64 values"):
+        DataManager.from_numpy(train_inputs=files.inputs, train_outputs=waves)
+    with pytest.raises(ValueError, match="train_inputs holds <U1 values: expected numbers"):
+        DataManager.from_numpy(train_inputs=np.array([["a"]] * 4))

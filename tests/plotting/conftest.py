@@ -7,6 +7,10 @@ from typing import Iterator
 
 import pytest
 
+from pynet_cvae.plotting.assets import AssetsError, install_assets, missing_assets
+from pynet_cvae.plotting.server import start_server
+
+from ..servers import free_port
 
 
 @pytest.fixture
@@ -87,3 +91,22 @@ def raw_socket_port(request) -> Iterator[int]:
     server = _RawSocketServer(reply)
     yield server.port
     server.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A Visdom server of the test's own (stopped at the end, even if killed)."""
+    server = start_server(free_port(), env_path=str(tmp_path / "visdom-env"), timeout=60)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def page_assets():
+    """Visdom's page files, installed in its static folder (idempotent)."""
+    if missing_assets():
+        try:
+            install_assets()
+        except AssetsError as error:
+            pytest.fail(f"the page's files are missing and cannot be installed: {error}"
+                        "\nrun `pynet-cvae board install-assets` first")

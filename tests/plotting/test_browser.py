@@ -1,23 +1,14 @@
 """End to end: a real CVAE training on a real board, looked at in a real browser.
 
-The page is loaded by Debian's headless Chromium with a fresh profile and a
-virtual-time budget (without it the DOM is dumped before the websocket delivers
-the windows). The test first waits until the server holds every window, and dumps
-the page again, with a longer budget, until it shows them all (a loaded machine
-may need more than one try). The page's JavaScript comes from Visdom's static folder, where
-``pynet-cvae board install-assets`` put it (the fixture installs it if needed,
-which needs npm and the npm registry); nothing is fetched from the internet.
+How the page is loaded: :mod:`tests.plotting.browser`.
 
 Set ``PYNET_CVAE_SCREENSHOTS=DIR`` to keep a PNG screenshot of the dashboard.
 """
 
 import functools
-import html
 import os
 import re
 import shutil
-import subprocess
-import time
 import warnings
 
 import numpy as np
@@ -28,8 +19,6 @@ from pynet_cvae.datasets import DataManager, fetch_digits
 from pynet_cvae.datasets.transforms import Flatten
 from pynet_cvae.interfaces import DeepLearningInterface
 from pynet_cvae.plotting import Board, read_replay_log, replay_log, update_board
-from pynet_cvae.plotting.assets import AssetsError, install_assets, missing_assets
-from pynet_cvae.plotting.server import start_server
 from pynet_cvae.plotting.values import images_from_flat
 from pynet_cvae.plugins.cvae import (
     CVAE,
@@ -39,81 +28,15 @@ from pynet_cvae.plugins.cvae import (
     VAELoss,
 )
 
-from ..servers import free_port, window_data, window_names
+from ..servers import free_port, window_data
+from .browser import (chromium, legend_names, needs_chromium, pane_titles, rendered_dom,
+                      wait_for_windows)
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--no-first-run",
-                  "--disable-component-update", "--disable-sync"]
 IMAGE_SHAPE = (8, 8)
 BOARD_WINDOWS = {"loss", "lr", "ClassificationLoss", "VAELoss", "configuration",
                  "val_pred", "sampling"}
 PANE_TITLES = {"loss", "learning rate", "ClassificationLoss", "VAELoss", "configuration",
                "validation predictions", "sampling (epoch 2)"}
-
-
-def chromium(url, tmp_path, *flags, budget_ms=10000):
-    """Run headless Chromium on ``url`` with a fresh profile; return its stdout."""
-    profile = tmp_path / f"chromium-profile-{len(list(tmp_path.iterdir()))}"
-    command = [CHROMIUM, *CHROMIUM_FLAGS, f"--virtual-time-budget={budget_ms}",
-               f"--user-data-dir={profile}", *flags, url]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180,
-                            stdin=subprocess.DEVNULL)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
-
-
-def rendered_dom(url, tmp_path, attempts=4):
-    """The page's DOM once it shows every pane and Plotly's curves: dumped again with a
-    doubled virtual-time budget while it does not (the last dump otherwise)."""
-    for attempt in range(attempts):
-        dom = chromium(url, tmp_path, "--dump-dom", budget_ms=10000 * 2 ** attempt)
-        if PANE_TITLES <= pane_titles(dom) and 'class="js-line"' in dom:
-            break
-    return dom
-
-
-def wait_for_windows(viewer, env, names, attempts=600):
-    """Wait (0.1 s a try, a minute at most) until the server holds the windows ``names``
-    of ``env``; return the names it holds."""
-    held = set()
-    for _ in range(attempts):
-        held = window_names(viewer, env)
-        if names <= held:
-            break
-        time.sleep(0.1)
-    return held
-
-
-def pane_titles(dom):
-    """The window titles the page shows (the bar of each pane)."""
-    return {html.unescape(title) for title in
-            re.findall(r'class="bar">.*?<div class="pull-right">([^<]*)</div>', dom)}
-
-
-def legend_names(dom):
-    """The names in the Plotly legends of the page."""
-    return {html.unescape(name) for name in
-            re.findall(r'class="legendtext"[^>]*>([^<]*)</text>', dom)}
-
-
-@pytest.fixture(scope="module")
-def page_assets():
-    """Visdom's page files, installed in its static folder (idempotent)."""
-    if missing_assets():
-        try:
-            install_assets()
-        except AssetsError as error:
-            pytest.fail(f"the page's files are missing and cannot be installed: {error}"
-                        "\nrun `pynet-cvae board install-assets` first")
-
-
-@pytest.fixture
-def server(tmp_path):
-    """A Visdom server of the test's own (stopped at the end, even if killed)."""
-    server = start_server(free_port(), env_path=str(tmp_path / "visdom-env"), timeout=60)
-    yield server
-    server.stop()
 
 
 def digits_manager(tmp_path, n_train=400, n_validation=100):
@@ -152,7 +75,7 @@ def keep_screenshot(path):
 @pytest.mark.browser
 @pytest.mark.visdom
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+@needs_chromium
 def test_a_cvae_run_renders_in_a_real_browser(tmp_path, page_assets, server):
     board = Board(port=server.port, env="cvae_e2e", display_pred=True,
                   prepare_pred=functools.partial(images_from_flat, image_shape=IMAGE_SHAPE),
@@ -165,7 +88,7 @@ def test_a_cvae_run_renders_in_a_real_browser(tmp_path, page_assets, server):
     assert BOARD_WINDOWS <= wait_for_windows(board.viewer, "cvae_e2e", BOARD_WINDOWS)
     board.close()
     url = f"http://127.0.0.1:{server.port}/env/cvae_e2e"
-    dom = rendered_dom(url, tmp_path)
+    dom = rendered_dom(url, tmp_path, PANE_TITLES)
     screenshot = tmp_path / "dashboard.png"
     chromium(url, tmp_path, f"--screenshot={screenshot}", "--window-size=1600,1000",
              budget_ms=20000)

@@ -87,7 +87,7 @@ def test_the_replay_command_sends_a_log(tmp_path, visdom_server, env_name, capsy
 
 def test_replaying_without_a_server_is_a_clear_error(tmp_path, capsys):
     log = tmp_path / "board.jsonl"
-    log.write_text(json.dumps(["events", {"win": "a", "data": []}]) + "\n")
+    offline_run(log, epochs=1)
     port = free_port()
     with pytest.raises(ConnectionError, match="no Visdom server answers"):
         replay_log(str(log), port=port)

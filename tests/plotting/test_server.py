@@ -95,11 +95,30 @@ def test_port_busy_with_http_404_is_a_clear_error(http_404_port, env_path):
     assert time.monotonic() - started < WITHIN_TIMEOUTS
 
 
-def test_port_busy_with_raw_socket_is_a_clear_error(raw_socket_port, env_path):
-    started = time.monotonic()
+@pytest.mark.parametrize("raw_socket_port", ["garbage"], indirect=True)
+def test_port_busy_with_a_program_sending_garbage_is_a_clear_error(raw_socket_port,
+                                                                   env_path):
     with pytest.raises(VisdomServerError, match="not a Visdom server"):
         Board(port=raw_socket_port, env_path=env_path, timeout=1.0)
-    assert time.monotonic() - started < WITHIN_TIMEOUTS
+    with pytest.raises(VisdomServerError, match="not a Visdom server"):
+        start_server(raw_socket_port, env_path=env_path)
+
+
+@pytest.mark.parametrize("raw_socket_port", ["silent"], indirect=True)
+def test_a_port_that_accepts_but_never_answers_is_one_warning(raw_socket_port, env_path,
+                                                              tmp_path):
+    # as a frozen Visdom server does: it cannot be told apart from one
+    log = tmp_path / "board.jsonl"
+    with pytest.warns(RuntimeWarning, match="accepts connections but does not answer "
+                                            "within 1 s .* recorded in .*board.jsonl") as record:
+        board = Board(port=raw_socket_port, env_path=env_path, timeout=1.0,
+                      replay_log=str(log))
+    board.update_plots({"loss": 1.0}, 0)
+    board.close()
+    assert len(record) == 1 and not board.online and board.server is None
+    assert len(log.read_text().splitlines()) == 1
+    with pytest.raises(VisdomServerError, match="accepts connections but does not answer"):
+        start_server(raw_socket_port, env_path=env_path)
 
 
 _EXITING_SCRIPT = textwrap.dedent("""

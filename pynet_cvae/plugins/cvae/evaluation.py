@@ -24,8 +24,9 @@
     Per class, the mean pairwise Euclidean distance between generated images over
     that between real test images of the class: a collapsed generator scores near 0.
 ``judge_test_accuracy`` / ``judge_reconstruction_accuracy``
-    The judge's accuracy on the real test images, and on the model's
-    reconstructions of them (latent mean, the classifier's class).
+    The judge's accuracy on the real test images (measured here, never read from
+    the judge's cache), and on the model's reconstructions of them (latent mean,
+    the classifier's class).
 
 Memory stays flat: the test images are read from the memory-mapped array in bounded
 batches, and each batch's tensors are released before the next.
@@ -33,10 +34,8 @@ batches, and each batch's tensors are released before the next.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import time
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -44,10 +43,10 @@ import numpy as np
 import torch
 import torch.nn.functional as func
 
-from ...fileio import atomic_open
+from ...jsonio import write_json
 from .conditional_losses import gaussian_kl
 from .generation import evaluating
-from .judge import Judge, predict, read_split
+from .judge import Judge, accuracy_on_rows, predict, read_split
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -118,7 +117,8 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
     rows, labels = _subset(all_rows, all_labels, max_test_images, seed)
     results: Dict[str, Any] = {"test_images": int(len(rows)), "iw_samples": iw_samples,
                                "samples_per_class": samples_per_class,
-                               "judge_test_accuracy": float(judge.test_accuracy)}
+                               "judge_test_accuracy": accuracy_on_rows(judge.model, images,
+                                                                       rows, labels)}
     with evaluating(model):
         results.update(_test_set_scores(model, judge.model, images, rows, labels,
                                         batch_size, seed))
@@ -359,7 +359,8 @@ def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def save_results(path: str, results: Mapping[str, Any]) -> str:
-    """Write evaluation results as JSON, atomically.
+    """Write evaluation results as strict JSON, atomically (a NaN or infinite value
+    as the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``).
 
     Parameters
     ----------
@@ -373,8 +374,5 @@ def save_results(path: str, results: Mapping[str, Any]) -> str:
     str
         ``path``.
     """
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic_open(path, "w", encoding="utf-8") as stream:
-        json.dump(results, stream, indent=2, sort_keys=True)
-        stream.write("\n")
+    write_json(path, results, indent=2, sort_keys=True)
     return path

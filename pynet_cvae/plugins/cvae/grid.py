@@ -8,6 +8,10 @@ import numpy as np
 
 from ...fileio import atomic_open
 
+#: The most pixels a PNG grid may have (its colour image takes 32 bytes per pixel
+#: while it is written).
+MAX_GRID_PIXELS = 25_000_000
+
 
 def make_grid(images: np.ndarray, nrow: int, padding: int = 1, pad_value: float = 1.0
               ) -> np.ndarray:
@@ -65,12 +69,19 @@ def save_grid_png(path: str, grid: np.ndarray, scale: int = 4) -> str:
     -------
     str
         ``path``.
+
+    Raises
+    ------
+    ValueError
+        When ``scale`` is not an integer >= 1, or the image would have more than
+        :data:`MAX_GRID_PIXELS` pixels (checked before anything is allocated).
     """
     from matplotlib.image import imsave
 
     grid = np.asarray(grid, dtype=np.float32)
     if grid.ndim != 2:
         raise ValueError(f"expected a 2-D grid, got shape {grid.shape}")
+    _check_size(grid.shape, scale)
     if scale > 1:
         grid = np.kron(grid, np.ones((scale, scale), dtype=np.float32))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -78,3 +89,17 @@ def save_grid_png(path: str, grid: np.ndarray, scale: int = 4) -> str:
         imsave(stream, np.clip(grid, 0.0, 1.0), cmap="gray", vmin=0.0, vmax=1.0,
                format="png")
     return path
+
+
+def _check_size(shape: tuple, scale: int) -> None:
+    """Refuse a ``scale`` that makes the PNG larger than :data:`MAX_GRID_PIXELS`."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
+        raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
+    height, width = shape[0] * scale, shape[1] * scale
+    if height * width <= MAX_GRID_PIXELS:
+        return
+    largest = max(1, int((MAX_GRID_PIXELS / (shape[0] * shape[1])) ** 0.5))
+    raise ValueError(f"scale {scale} makes a {width} x {height} pixel image "
+                     f"({height * width / 1e6:,.0f} megapixels): expected at most "
+                     f"{MAX_GRID_PIXELS / 1e6:g} megapixels; lower the scale (at most "
+                     f"{largest} for this grid)")

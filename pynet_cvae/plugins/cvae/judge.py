@@ -6,6 +6,10 @@ split, and cached beside the data (``judge_<key>.pth``, the key a hash of the da
 files and of the training settings), so every evaluation of the same data set uses
 the same judge. Its own test accuracy is the ceiling of the conditional generation
 accuracy that :mod:`~pynet_cvae.plugins.cvae.evaluation` reports.
+
+The cache is a derived file, checked at each use rather than trusted: a cached
+judge is scored on the test split again, and a cache that is damaged, does not fit
+the data set or scores other than it records is trained again and rewritten.
 """
 
 from __future__ import annotations
@@ -14,14 +18,14 @@ import hashlib
 import logging
 import os
 from collections import namedtuple
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as func
 
-from ...checkpoint import load_checkpoint, save_checkpoint
+from ...checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -38,7 +42,10 @@ path : str
     The cache file it was loaded from or written to.
 """
 
-JUDGE_VERSION = 1
+JUDGE_VERSION = 2
+#: How far a cached judge's test accuracy may be from the one it records (the same
+#: judge scored on another device may label a few images otherwise).
+ACCURACY_TOLERANCE = 0.01
 #: The fewest optimisation steps of a judge's training (small data sets get more epochs).
 MIN_STEPS = 2000
 
@@ -235,6 +242,12 @@ def load_or_train_judge(input_path: str, metadata_path: str, cache_dir: Optional
                         min_steps: int = MIN_STEPS) -> Judge:
     """The judge of a prepared data set: loaded from its cache, or trained and cached.
 
+    The cache is never trusted for a figure: a loaded judge is scored on the test
+    split again, and the cache is rebuilt (with a warning saying why) when it
+    cannot be read (truncated, corrupted, refused), lacks an entry, does not fit
+    the data set, or scores other than it records (by more than
+    :data:`ACCURACY_TOLERANCE`).
+
     Parameters
     ----------
     input_path, metadata_path : str
@@ -252,7 +265,7 @@ def load_or_train_judge(input_path: str, metadata_path: str, cache_dir: Optional
     Returns
     -------
     Judge
-        ``(model, test_accuracy, path)``.
+        ``(model, test_accuracy, path)``, ``test_accuracy`` measured now.
     """
     images = np.load(input_path, mmap_mode="r")
     if images.ndim != 4 or images.shape[1] != 1:
@@ -262,23 +275,51 @@ def load_or_train_judge(input_path: str, metadata_path: str, cache_dir: Optional
     directory = cache_dir or os.path.dirname(os.path.abspath(input_path))
     path = os.path.join(directory, f"judge_{key}.pth")
     train_rows, train_labels = read_split(metadata_path, "train")
+    test_rows, test_labels = read_split(metadata_path, "test")
     n_classes = int(train_labels.max()) + 1
+    expected = {"key": key, "n_classes": n_classes,
+                "image_shape": [int(side) for side in images.shape[-2:]]}
     if os.path.isfile(path):
-        state = load_checkpoint(path)
-        judge = JudgeCNN(images.shape[-2:], n_classes)
-        judge.load_state_dict(state["model"])
-        judge.to(device).eval()
-        return Judge(judge, float(state["test_accuracy"]), path)
+        cached = _read_cache(path, expected, device)
+        if cached is not None:
+            judge, recorded = cached
+            measured = accuracy_on_rows(judge, images, test_rows, test_labels)
+            if abs(measured - recorded) <= ACCURACY_TOLERANCE:
+                return Judge(judge, measured, path)
+            logger.warning("the judge cache %s records a test accuracy of %.4f but the judge "
+                           "scores %.4f on the test split: training it again", path,
+                           recorded, measured)
     logger.info("training the judge on %d images (cached as %s)", len(train_rows), path)
     judge = train_judge(images, train_rows, train_labels, n_classes, epochs=epochs, seed=seed,
                         device=device, min_steps=min_steps)
-    test_rows, test_labels = read_split(metadata_path, "test")
     test_accuracy = accuracy_on_rows(judge, images, test_rows, test_labels)
     logger.info("judge test accuracy %.4f", test_accuracy)
     save_checkpoint(path, model={name: value.cpu() for name, value in
                                  judge.state_dict().items()}, test_accuracy=test_accuracy,
-                    n_classes=n_classes, epochs=epochs, seed=seed)
+                    epochs=epochs, seed=seed, **expected)
     return Judge(judge, test_accuracy, path)
+
+
+def _read_cache(path: str, expected: Dict[str, Any], device: Any
+                ) -> Optional[Tuple[JudgeCNN, float]]:
+    """The judge and its recorded accuracy from a cache file, or None (with a warning)."""
+    try:
+        state = load_checkpoint(path)
+        mismatched = [name for name, value in expected.items() if state.get(name) != value]
+        if mismatched:
+            raise CheckpointError(f"its {mismatched} do not match the data set "
+                                  f"(expected {expected})")
+        recorded = state.get("test_accuracy")
+        if isinstance(recorded, bool) or not isinstance(recorded, float) \
+                or not 0 <= recorded <= 1:
+            raise CheckpointError(f"its test_accuracy {recorded!r} is not a number in [0, 1]")
+        judge = JudgeCNN(expected["image_shape"], expected["n_classes"])
+        judge.load_state_dict(state["model"])
+    except (CheckpointError, KeyError, RuntimeError, TypeError, ValueError) as error:
+        logger.warning("the judge cache %s cannot be used (%s): training it again", path,
+                       error)
+        return None
+    return judge.to(device).eval(), recorded
 
 
 def _cache_key(input_path: str, metadata_path: str, epochs: int, seed: int,

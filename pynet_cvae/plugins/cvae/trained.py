@@ -12,6 +12,7 @@ checkpoint alone. Checkpoints are read with
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from typing import Any, Dict, Optional, Tuple
@@ -19,7 +20,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 
 from ...checkpoint import load_checkpoint
-from ...fileio import atomic_open
+from ...jsonio import write_json
 from ...registry import Networks
 
 CONFIG_FILE = "model_config.json"
@@ -50,9 +51,7 @@ def save_model_config(directory: str, network: str, kwargs: Dict[str, Any],
                          f"{sorted(Networks.get_registry())}")
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, CONFIG_FILE)
-    with atomic_open(path, "w", encoding="utf-8") as stream:
-        json.dump({"network": network, "kwargs": kwargs, **extra}, stream, indent=2)
-        stream.write("\n")
+    write_json(path, {"network": network, "kwargs": kwargs, **extra}, indent=2)
     return path
 
 
@@ -133,7 +132,7 @@ def load_trained_model(checkpoint_path: str, config_path: Optional[str] = None,
     if not Networks.contains(config["network"]):
         raise ValueError(f"network {config['network']!r} of the configuration is not "
                          f"registered: expected one of {sorted(Networks.get_registry())}")
-    model = Networks.get(config["network"])(**config["kwargs"])
+    model = _build_network(config, config_path or find_model_config(checkpoint_path))
     state = load_checkpoint(checkpoint_path, map_location=map_location)
     try:
         model.load_state_dict(state["model"])
@@ -142,3 +141,25 @@ def load_trained_model(checkpoint_path: str, config_path: Optional[str] = None,
                          f"{config['network']}: {error}"[:600]) from None
     model.to(map_location).eval()
     return model, config
+
+
+def _build_network(config: Dict[str, Any], path: str) -> torch.nn.Module:
+    """The configured network, or a ValueError naming the arguments it refuses."""
+    network = Networks.get(config["network"])
+    kwargs = config["kwargs"]
+    try:
+        accepted = inspect.signature(network).parameters
+    except (TypeError, ValueError):  # no signature to read: let the constructor say
+        accepted = None
+    if accepted is not None and not any(parameter.kind is parameter.VAR_KEYWORD
+                                        for parameter in accepted.values()):
+        unknown = sorted(set(kwargs) - set(accepted))
+        if unknown:
+            raise ValueError(
+                f"model configuration {path!r} gives {config['network']} the argument(s) "
+                f"{unknown}, which it does not take: expected some of {sorted(accepted)}")
+    try:
+        return network(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"model configuration {path!r} does not build a "
+                         f"{config['network']}: {error}") from None

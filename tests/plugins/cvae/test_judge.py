@@ -1,10 +1,15 @@
 import os
+import re
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from pynet_cvae.plugins.cvae.judge import JudgeCNN, load_or_train_judge, predict, read_split
+from pynet_cvae.checkpoint import checksum_path, load_checkpoint, save_checkpoint
+from pynet_cvae.plugins.cvae.evaluation import evaluate_model
+from pynet_cvae.plugins.cvae.judge import (Judge, JudgeCNN, load_or_train_judge, predict,
+                                           read_split)
 
 
 def test_the_judge_recognises_real_test_digits(digits_judge):
@@ -38,3 +43,77 @@ def test_judge_errors_name_the_bad_value(tmp_path):
     table.write_text("label\n1\n")
     with pytest.raises(ValueError, match="no 'split' column"):
         read_split(str(table), "test")
+
+
+# ---------------------------------------------------------------- the cache is verified
+def small_judge(digits, cache_dir):
+    """A judge trained for a few steps only: the cache's handling is under test."""
+    return load_or_train_judge(digits.input_path, digits.metadata_path,
+                               cache_dir=str(cache_dir), epochs=1, min_steps=10)
+
+
+@pytest.fixture(scope="module")
+def small_cache(digits, tmp_path_factory):
+    """A small judge's cache file, trained once for the module."""
+    return small_judge(digits, tmp_path_factory.mktemp("judge"))
+
+
+@pytest.fixture
+def cached(small_cache, tmp_path):
+    """A copy of the small judge's cache in a folder of the test's own."""
+    shutil.copy(small_cache.path, tmp_path)
+    shutil.copy(checksum_path(small_cache.path), tmp_path)
+    return small_cache._replace(path=str(tmp_path / os.path.basename(small_cache.path)))
+
+
+def forge(path, **changes):
+    """Rewrite a judge cache with some entries changed (a valid checkpoint, SHA-256 too)."""
+    state = load_checkpoint(path)
+    state.pop("format_version")
+    state.update(changes)
+    save_checkpoint(path, **state)
+
+
+def test_an_intact_cache_is_used_and_measured_again(digits, cached, tmp_path, caplog):
+    with caplog.at_level("INFO", logger="pynet_cvae"):
+        again = small_judge(digits, tmp_path)
+    assert "training the judge" not in caplog.text
+    assert again.path == cached.path and again.test_accuracy == cached.test_accuracy
+
+
+def test_a_forged_cache_is_measured_and_rebuilt(digits, cached, tmp_path, caplog):
+    zeros = {name: torch.zeros_like(value) for name, value in cached.model.state_dict().items()}
+    forge(cached.path, model=zeros, test_accuracy=0.999)
+    with caplog.at_level("WARNING", logger="pynet_cvae"):
+        again = small_judge(digits, tmp_path)
+    assert re.search(r"records a test accuracy of 0.9990 but the judge scores 0.1\d+ on the "
+                     "test split: training it again", caplog.text)
+    assert again.test_accuracy == cached.test_accuracy  # trained again, the same way
+    assert load_checkpoint(again.path)["test_accuracy"] == cached.test_accuracy
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda path: open(path, "r+b").truncate(os.path.getsize(path) // 2),
+     "truncated or corrupted"),
+    (lambda path: forge(path, test_accuracy=None), "test_accuracy None is not a number"),
+    (lambda path: forge(path, n_classes=3), r"\['n_classes'\] do not match the data set"),
+    (lambda path: forge(path, model={"weight": torch.zeros(2)}), "Missing key"),
+], ids=["truncated", "no accuracy", "other data set", "other weights"])
+def test_a_damaged_cache_is_rebuilt_with_a_warning(digits, cached, tmp_path, caplog, damage,
+                                                   reason):
+    damage(cached.path)
+    with caplog.at_level("WARNING", logger="pynet_cvae"):
+        again = small_judge(digits, tmp_path)
+    assert "cannot be used" in caplog.text and re.search(reason, caplog.text)
+    assert again.path == cached.path and again.test_accuracy == cached.test_accuracy
+    assert load_checkpoint(again.path)["test_accuracy"] == cached.test_accuracy
+
+
+def test_evaluate_measures_the_judge_instead_of_reading_its_claim(digits, digits_judge,
+                                                                  trained_conditional):
+    boasting = Judge(digits_judge.model, 0.999, digits_judge.path)
+    results = evaluate_model(trained_conditional, digits.input_path, digits.metadata_path,
+                             boasting, iw_samples=0, samples_per_class=10,
+                             max_test_images=100)
+    assert results["judge_test_accuracy"] != 0.999
+    assert 0.8 < results["judge_test_accuracy"] <= 1.0

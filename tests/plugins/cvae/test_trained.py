@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from pynet_cvae.checkpoint import save_checkpoint
-from pynet_cvae.plugins.cvae import ConditionalCVAE, load_trained_model, save_model_config
+from pynet_cvae.cli import main
+from pynet_cvae.plugins.cvae import CVAE, ConditionalCVAE, load_trained_model, save_model_config
 from pynet_cvae.plugins.cvae.trained import find_model_config
 
 
@@ -45,3 +46,22 @@ def test_configuration_errors_name_the_bad_value(tmp_path):
     (tmp_path / "model_config.json").write_text("{not json")
     with pytest.raises(ValueError, match="is not valid JSON"):
         load_trained_model(path)
+
+
+def test_an_argument_the_network_does_not_take_is_named(tmp_path, capsys):
+    kwargs = {"input_dim": 64, "hidden_dim": 16, "latent_dim": 3, "n_classes": 10}
+    checkpoints = tmp_path / "run" / "checkpoints"
+    config = save_model_config(str(checkpoints), "CVAE", kwargs)
+    path = save_checkpoint(str(checkpoints / "model_0_epoch_0.pth"),
+                           model=CVAE(**kwargs).state_dict(), epoch=0)
+    forged = json.load(open(config))
+    forged["kwargs"]["dropout"] = 0.5
+    json.dump(forged, open(config, "w"))
+    message = (f"model configuration {config!r} gives CVAE the argument(s) ['dropout'], which "
+               "it does not take: expected some of ['hidden_dim', 'input_dim', 'latent_dim', "
+               "'n_classes']")
+    with pytest.raises(ValueError) as refused:
+        load_trained_model(path)
+    assert str(refused.value) == message
+    assert main(["sample", "--checkpoint", path, "--out", str(tmp_path / "grid.png")]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"pynet-cvae: error: {message}"
