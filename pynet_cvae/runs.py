@@ -190,19 +190,11 @@ class RunFolder:
         if os.path.exists(path) and not os.path.isdir(path):
             raise RunFolderError(f"{flag} {path!r} is a file, not a folder: choose a folder "
                                  "(created when missing)")
-        try:
-            os.makedirs(path, exist_ok=True)
-        except OSError as error:
-            raise RunFolderError(f"cannot create the folder {flag} {path!r}: "
-                                 f"{error.strerror or error}") from None
+        os.makedirs(path, exist_ok=True)  # an OSError names the path (one line in the CLI)
 
     def _acquire_lock(self) -> None:
         lock_path = os.path.join(self.path, LOCK_FILE)
-        try:
-            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as error:
-            raise RunFolderError(f"cannot write in {self.options['path']} {self.path!r}: "
-                                 f"{error.strerror or error}") from None
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
         if fcntl is not None:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
