@@ -145,10 +145,11 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
     def training(self, manager: Any, nb_epochs: int, checkpointdir: Optional[str] = None,
                  fold_index: Optional[int] = None, scheduler: Any = None,
                  with_validation: bool = True, save_after_epochs: int = 1,
+                 add_labels: Optional[bool] = None,
                  resume: bool = False, keep_last: Optional[int] = None,
                  seed: Optional[int] = None, on_nonfinite: str = "raise",
                  clip_grad_norm: Optional[float] = None
-                 ) -> Tuple[History, Optional[History]]:
+                 ) -> Tuple[History, History]:
         """Train the model.
 
         Parameters
@@ -171,6 +172,9 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             Evaluate on the fold's validation set after each epoch.
         save_after_epochs : int, default 1
             The checkpoint period, in epochs.
+        add_labels : bool, optional
+            Call the model as ``model(inputs, labels)`` (True) or ``model(inputs)``
+            (False) from now on; None keeps the interface's ``add_labels``.
         resume : bool, default False
             Continue from the last complete checkpoint in ``checkpointdir`` (a
             corrupted one is skipped with a warning); start afresh when there is
@@ -190,8 +194,10 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         Returns
         -------
         train_history, validation_history : History
-            ``validation_history`` is None without validation.
+            ``validation_history`` is empty without validation.
         """
+        if add_labels is not None:
+            self.add_labels = bool(add_labels)
         run = self._new_run(manager, nb_epochs, checkpointdir, scheduler, with_validation,
                             save_after_epochs, keep_last)
         self.on_nonfinite = check_policy(on_nonfinite)
@@ -213,7 +219,10 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             self._train_fold(run, fold, first_epoch=0)
         if self.distributed is not None:
             self.distributed.barrier()  # rank 0's files are written when any rank returns
-        return run.train_history, run.validation_history
+        validation_history = run.validation_history
+        if validation_history is None:  # pynet returns an empty history, not None
+            validation_history = History(name="validation")
+        return run.train_history, validation_history
 
     def notify_observers(self, signal: str, **kwargs: Any) -> List[Any]:
         """Notify the observers of ``signal`` (see :mod:`pynet_cvae.observable`).
@@ -282,13 +291,13 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
 
     def _run_epoch(self, loaders: Any, fold: int, epoch: int, scheduler: Any,
                    train_history: History, validation_history: Optional[History]) -> None:
-        self.notify_observers("before_epoch", epoch=epoch, fold=fold)
+        self.notify_observers("before_epoch", epoch=epoch, fold=fold, scheduler=scheduler)
         _set_loader_epoch(loaders.train, epoch)
         loss, values = self.train_epoch(loaders.train, fold, epoch)
         train_history.log((fold, epoch), loss=loss, **values)
         if self.is_main_process:
             logger.info(train_history.summary())
-        report: Dict[str, Any] = {"loss": loss, **values}
+        report: Dict[str, Any] = {"scheduler": scheduler, "loss": loss, **values}
         monitored = loss
         validation = getattr(loaders, "validation", None)
         if validation_history is not None and validation is not None:
@@ -302,7 +311,6 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             monitored = val_loss
         if scheduler is not None:
             _step_scheduler(scheduler, monitored)
-            report["scheduler"] = scheduler
         self.notify_observers("after_epoch", epoch=epoch, fold=fold, **report)
         if self.distributed is not None:  # rank 0's observers decide for every process
             self.stop_training = self.distributed.main_flag(self.stop_training, self.device)
