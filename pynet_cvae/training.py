@@ -349,7 +349,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             The mean of each metric and extra loss value.
         """
         loader = manager.get_dataloader(test=True).test
-        if loader is None:
+        if loader is None or (hasattr(loader, "__len__") and len(loader) == 0):
             raise ValueError("the data manager has no test set (test_size=0): nothing to test")
         return self.evaluate(loader, collect_inputs=True, with_logit=with_logit,
                              logit_function=logit_function, predict=predict,
