@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .items import DataItem, to_tensor
+from .items import DataItem, collate_items, to_tensor
 from .labels import prepare_labels
 from .mapped import RowReader, portable, restore
 from .seeding import derive_seed, restored_global_rngs
@@ -238,9 +238,13 @@ class ArrayDataset(Dataset):
         """Return the samples at ``positions`` as one mini-batch of tensors.
 
         Each array is read with one indexing operation; the values are those of
-        ``[self[p] for p in positions]`` stacked (at the same epoch).
+        ``[self[p] for p in positions]`` stacked (at the same epoch). A subclass that
+        overrides ``__getitem__`` gets its samples stacked, one call per sample.
         """
         epoch = self.epoch if epoch is None else epoch
+        if type(self).__getitem__ is not ArrayDataset.__getitem__:
+            self.epoch = epoch
+            return collate_items([self[int(position)] for position in positions])
         rows, patches = self._locate(positions)
         inputs = self._input_reader.read(rows)
         outputs = None if self.outputs is None else self._output_reader.read(rows)
