@@ -1,9 +1,7 @@
 """fetch_cifar: CIFAR-10 prepared as pynet did, from the binary archive or its folder."""
 
 import hashlib
-import io
 import os
-import tarfile
 
 import numpy as np
 import pandas as pd
@@ -14,31 +12,10 @@ from pynet_cvae.datasets.cifar import CIFAR10_CLASSES, CifarFormatError
 from pynet_cvae.datasets.download import DownloadError
 from pynet_cvae.registry import Fetchers
 
+from .. import cifar_data
 from .conftest_http import MirrorServer
 
-NAMES = [f"data_batch_{n}.bin" for n in range(1, 6)] + ["test_batch.bin"]
-
-
-def records(count, seed):
-    """``count`` binary records (label byte + 3x32x32 pixel bytes), written by hand."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, count).astype(np.uint8)
-    pixels = rng.integers(0, 256, (count, 3 * 32 * 32)).astype(np.uint8)
-    pixels[0, :2] = (0, 255)
-    return labels, pixels, np.concatenate([labels[:, None], pixels], axis=1).tobytes()
-
-
-BATCHES = [records(4, seed) for seed in range(6)]
-
-
-def archive_bytes():
-    stream = io.BytesIO()
-    with tarfile.open(fileobj=stream, mode="w:gz") as tar:
-        for name, (_, _, data) in zip(NAMES, BATCHES):
-            info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return stream.getvalue()
+BATCHES = cifar_data.batches(4)
 
 
 def check_prepared(item):
@@ -57,10 +34,7 @@ def check_prepared(item):
 
 
 def test_prepares_the_extracted_folder_under_pynets_file_names(tmp_path):
-    folder = tmp_path / "cifar-10-batches-bin"
-    folder.mkdir()
-    for name, (_, _, data) in zip(NAMES, BATCHES):
-        (folder / name).write_bytes(data)
+    cifar_data.write_folder(tmp_path, BATCHES)
     item = fetch_cifar(tmp_path)
     assert os.path.basename(item.input_path) == "pynet_cifar_inputs.npy"
     assert os.path.basename(item.metadata_path) == "pynet_cifar.tsv"
@@ -74,14 +48,14 @@ def test_prepares_the_extracted_folder_under_pynets_file_names(tmp_path):
 
 
 def test_reads_an_archive_in_the_folder_without_extracting_it(tmp_path):
-    (tmp_path / "cifar-10-binary.tar.gz").write_bytes(archive_bytes())
+    (tmp_path / "cifar-10-binary.tar.gz").write_bytes(cifar_data.archive(BATCHES))
     check_prepared(fetch_cifar(tmp_path))
     assert not (tmp_path / "cifar-10-batches-bin").exists()
 
 
 @pytest.mark.http
 def test_downloads_and_verifies_the_archive(tmp_path):
-    body = archive_bytes()
+    body = cifar_data.archive(BATCHES)
     with MirrorServer({"cifar-10-binary.tar.gz": body}) as server:
         with pytest.raises(DownloadError, match="checksum mismatch: SHA-256 .*, expected "
                                                 "c4a38c50a1bc"):
@@ -92,10 +66,10 @@ def test_downloads_and_verifies_the_archive(tmp_path):
 
 
 def test_a_malformed_batch_file_is_named(tmp_path):
-    folder = tmp_path / "cifar-10-batches-bin"
-    folder.mkdir()
-    for name, (_, _, data) in zip(NAMES, BATCHES):
-        (folder / name).write_bytes(data[:-5] if name == "data_batch_3.bin" else data)
+    broken = list(BATCHES)
+    labels, pixels, data = broken[2]
+    broken[2] = (labels, pixels, data[:-5])
+    cifar_data.write_folder(tmp_path, broken)
     with pytest.raises(CifarFormatError, match="data_batch_3.bin holds 12287 bytes: "
                                                "expected a non-zero multiple of 3073"):
         fetch_cifar(tmp_path)
