@@ -4,21 +4,22 @@
 finds them by name; each is reported under that name. A metric is called as
 ``metric(prediction, target)`` on every batch and averaged over the epoch.
 
-=========================  ==============================================================
-name                       value
-=========================  ==============================================================
-``accuracy``               fraction of samples whose arg-max class (dimension 1) is the
-                           label
-``multiclass_dice``        mean over classes of the soft Dice of ``softmax(prediction)``
-                           and one-hot targets ``(N, C, ...)``
-``pearson_correlation``    Pearson correlation of the flattened prediction and target
-``binary_<score>``         :class:`BinaryClassificationMetrics`: ``accuracy``,
-                           ``true_positive``, ``true_negative``, ``false_positive``,
-                           ``false_negative``, ``precision``, ``recall``
-``sk_<name>``              :class:`SKMetrics`: a scikit-learn score or a rate of the
-                           confusion matrix (see :data:`SK_METRIC_NAMES`)
-``f1_score``, ``f2_score`` :class:`SKMetrics` ``fbeta_score`` with ``beta=1`` / ``2``
-=========================  ==============================================================
+``accuracy``
+    Fraction of samples whose arg-max class (dimension 1) is the label.
+``multiclass_dice``
+    Mean over the classes of the soft Dice of ``softmax(prediction)`` and one-hot
+    targets ``(N, C, ...)``.
+``pearson_correlation``
+    Pearson correlation of the flattened prediction and target.
+``binary_<score>``
+    :class:`BinaryClassificationMetrics`: ``accuracy``, ``true_positive``,
+    ``true_negative``, ``false_positive``, ``false_negative``, ``precision``,
+    ``recall``.
+``sk_<name>``
+    :class:`SKMetrics`: a scikit-learn score or a rate of the confusion matrix (see
+    :data:`SK_METRIC_NAMES`).
+``f1_score``, ``f2_score``
+    :class:`SKMetrics` of ``fbeta_score`` with ``beta=1`` and ``beta=2``.
 
 The binary metrics take one score (a logit unless ``with_logit=False``) per sample
 and a 0/1 target; a probability at or above ``thr`` is class 1.

@@ -26,7 +26,7 @@ import numpy as np
 from ..fileio import atomic_path
 from ..registry import Fetchers
 from .download import download_file
-from .fetchers import PathLike, _write_metadata
+from .fetchers import PathLike, _is_prepared, _write_metadata
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -102,20 +102,6 @@ def _locate(directory: Path, mirrors: Sequence[str], sha256: Optional[str]) -> O
     return download_file(CIFAR10_ARCHIVE, list(mirrors), directory, sha256=sha256, hint=hint)
 
 
-def _is_prepared(inputs: Path, metadata: Path) -> bool:
-    if not (inputs.is_file() and metadata.is_file()):
-        return False
-    try:
-        rows = np.load(inputs, mmap_mode="r").shape[0]
-        with open(metadata, encoding="utf-8") as stream:
-            columns = stream.readline().rstrip("\n").split("\t")
-            lines = sum(1 for _ in stream)
-    except (OSError, ValueError) as error:
-        logger.warning("prepared CIFAR-10 files are unreadable (%s): preparing again", error)
-        return False
-    return rows == lines and {"label", "category"} <= set(columns)
-
-
 def _write_inputs(path: Path, parts: List[np.ndarray]) -> None:
     total = sum(len(part) for part in parts)
     with atomic_path(path) as temporary:
@@ -162,7 +148,7 @@ def fetch_cifar(datasetdir: PathLike, mirrors: Optional[Sequence[str]] = None,
     inputs, metadata = directory / "pynet_cifar_inputs.npy", directory / "pynet_cifar.tsv"
     labels = OrderedDict(enumerate(CIFAR10_CLASSES))
     item = CifarItem(str(inputs), None, str(metadata), labels)
-    if _is_prepared(inputs, metadata):
+    if _is_prepared(item, required=("label", "category")):  # by us, or by pynet
         return item
     directory.mkdir(parents=True, exist_ok=True)
     parts = _read_sources(directory, _locate(directory, mirrors or CIFAR10_MIRRORS, checksum))

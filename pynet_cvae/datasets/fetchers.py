@@ -110,8 +110,9 @@ def _item(directory: Path, prefix: str) -> Item:
                 metadata_path=str(directory / f"{prefix}_metadata.tsv"))
 
 
-def _is_prepared(item: Item) -> bool:
-    """Tell whether both files exist and agree (a crash may have left only one)."""
+def _is_prepared(item: Item, required: Sequence[str] = ("label", "split")) -> bool:
+    """Tell whether both files exist and agree (a crash may have left only one), the
+    table having the ``required`` columns."""
     inputs, metadata = Path(item.input_path), Path(item.metadata_path)
     if not (inputs.is_file() and metadata.is_file()):
         return False
@@ -124,7 +125,7 @@ def _is_prepared(item: Item) -> bool:
         logger.warning("prepared files %s are unreadable (%s): preparing again",
                        inputs, error)
         return False
-    if rows != lines or not {"label", "split"} <= set(columns):
+    if rows != lines or not set(required) <= set(columns):
         logger.warning("prepared files %s (%d rows) and %s (%d rows, columns %s) "
                        "disagree: preparing again", inputs, rows, metadata, lines, columns)
         return False
