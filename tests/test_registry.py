@@ -173,6 +173,16 @@ def test_get_tools_by_name_as_in_pynet():
         get_tools("layers")
 
 
+def test_pynet_model_zoo_entry_point_says_what_to_write_instead():
+    import pynet_cvae
+
+    with pytest.raises(AttributeError, match=r"no 'get_interfaces': pynet's model zoo .*"
+                                             r"DeepLearningInterface\(model='Name'"):
+        pynet_cvae.get_interfaces()
+    with pytest.raises(AttributeError, match="has no attribute 'not_a_name'"):
+        pynet_cvae.not_a_name
+
+
 @pytest.mark.subprocess
 def test_importing_the_package_loads_neither_torch_nor_matplotlib():
     import subprocess
