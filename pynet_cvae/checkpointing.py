@@ -109,6 +109,10 @@ class CheckpointingMixin:
                    keep_best: bool = False) -> str:
         """Write the checkpoint of ``(fold, epoch)`` and the histories (JSON).
 
+        The histories are written twice: ``<name>.json`` (the latest) and
+        ``<name>_<fold>_epoch_<epoch>.json`` (pynet's per-checkpoint names, e.g.
+        ``train_0_epoch_2.json``), each holding every step logged so far.
+
         Parameters
         ----------
         checkpointdir : str
@@ -149,6 +153,7 @@ class CheckpointingMixin:
             for history in (train_history, validation_history):
                 if history is not None:
                     history.save(checkpointdir)
+                    history.save(checkpointdir, fold, epoch)  # pynet's per-checkpoint names
         except OSError as error:
             raise CheckpointWriteError(
                 error.errno, f"cannot write the histories in {checkpointdir!r}: "
@@ -171,9 +176,9 @@ class CheckpointingMixin:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if scheduler is None else scheduler.state_dict(),
             "fold": int(fold), "epoch": int(epoch), "stopped": bool(self.stop_training),
-            "train_history": train_history.to_dict(),
+            "train_history": train_history.to_dict(with_times=True),
             "validation_history": None if validation_history is None
-            else validation_history.to_dict(),
+            else validation_history.to_dict(with_times=True),
             "rng": rng_state(),
             "observers": self.observer_states(),
             "train_loader": loader_state() if callable(loader_state) else None,

@@ -1,9 +1,16 @@
-"""History: the values logged at each step of a training run, saved as JSON."""
+"""History: the values logged at each step of a training run, saved as JSON.
+
+Histories are never pickled: pynet's ``train_<fold>_epoch_<epoch>.pkl`` files are
+written as ``train_<fold>_epoch_<epoch>.json``, and :meth:`History.load` of a
+``.pkl`` path reads the JSON file beside it.
+"""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import time
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .fileio import atomic_write_text
@@ -19,6 +26,9 @@ class History:
     ----------
     name : str
         The split the history belongs to.
+    verbose : int, default 0
+        Kept for pynet's signature; :meth:`summary` returns its line whatever the
+        verbosity.
 
     Examples
     --------
@@ -29,10 +39,12 @@ class History:
     ([(0, 0), (0, 1)], [1.5, 1.0])
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, verbose: int = 0) -> None:
         self.name = name
+        self.verbose = verbose
         self._steps: List[Step] = []
         self._values: Dict[str, Dict[Step, float]] = {}
+        self._times: Dict[Step, float] = {}
 
     @property
     def steps(self) -> List[Step]:
@@ -47,11 +59,12 @@ class History:
     def log(self, step: Step, **values: Any) -> None:
         """Record ``values`` at ``step`` (an int or a ``(fold, epoch)`` tuple).
 
-        Logging the same step again updates its values.
+        Logging the same step again updates its values (and its time).
         """
         step = _normalise_step(step)
         if step not in self._steps:
             self._steps.append(step)
+        self._times[step] = time.time()
         for name, value in values.items():
             self._values.setdefault(name, {})[step] = _to_float(name, value)
 
@@ -78,6 +91,15 @@ class History:
         return {name: series[step] for name, series in self._values.items()
                 if step in series}
 
+    def get_total_time(self) -> datetime.timedelta:
+        """The time between the logging of the first and of the last step."""
+        if not self._steps:
+            return datetime.timedelta(0)
+        first, last = self._times.get(self._steps[0]), self._times.get(self._steps[-1])
+        if first is None or last is None:  # a history rebuilt without its times
+            return datetime.timedelta(0)
+        return datetime.timedelta(seconds=last - first)
+
     def summary(self) -> str:
         """One line describing the last step, e.g. ``train (0, 3): loss=0.12 acc=0.9``."""
         if not self._steps:
@@ -85,15 +107,26 @@ class History:
         values = " ".join(f"{name}={value:.6g}" for name, value in self.last().items())
         return f"{self.name} {self._steps[-1]}: {values}"
 
-    def to_dict(self) -> Dict[str, Any]:
-        """A JSON-serialisable form of the history."""
-        return {
+    def to_dict(self, with_times: bool = False) -> Dict[str, Any]:
+        """A JSON-serialisable form of the history.
+
+        Parameters
+        ----------
+        with_times : bool, default False
+            Add ``"times"``, when each step was logged (seconds since the epoch),
+            which :meth:`get_total_time` reads. Without it, two runs that logged the
+            same values give equal dicts.
+        """
+        data = {
             "name": self.name,
             "steps": [list(step) if isinstance(step, tuple) else step
                       for step in self._steps],
             "values": {name: [series.get(step) for step in self._steps]
                        for name, series in self._values.items()},
         }
+        if with_times:
+            data["times"] = [self._times.get(step) for step in self._steps]
+        return data
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "History":
@@ -101,10 +134,13 @@ class History:
         try:
             history = cls(name=str(data["name"]))
             steps = [_normalise_step(step) for step in data["steps"]]
+            times = data.get("times") or [None] * len(steps)
             for index, step in enumerate(steps):
                 values = {name: series[index] for name, series in data["values"].items()
                           if series[index] is not None}
                 history.log(step, **values)
+                if times[index] is not None:
+                    history._times[step] = float(times[index])
         except (KeyError, IndexError, TypeError, ValueError) as error:
             raise ValueError(f"not a History dict: {error!r}") from None
         return history
@@ -127,12 +163,29 @@ class History:
         os.makedirs(outdir, exist_ok=True)
         suffix = "" if fold is None or epoch is None else f"_{fold}_epoch_{epoch}"
         path = os.path.join(outdir, f"{self.name}{suffix}.json")
-        atomic_write_text(path, dumps(self.to_dict(), indent=1))
+        atomic_write_text(path, dumps(self.to_dict(with_times=True), indent=1))
         return path
 
     @classmethod
-    def load(cls, path: str) -> "History":
-        """Read a history written by :meth:`save`."""
+    def load(cls, file_name: str) -> "History":
+        """Read a history written by :meth:`save`.
+
+        Parameters
+        ----------
+        file_name : str
+            A ``.json`` file; a ``.pkl`` path (pynet's name) reads the ``.json``
+            file beside it, since histories are never pickled.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the file (for a ``.pkl`` path, its ``.json``) does not exist.
+        ValueError
+            If the file is not a history written as JSON.
+        """
+        path = os.fspath(file_name)
+        if path.endswith(".pkl"):
+            path = _json_beside_pickle(path)
         try:
             with open(path, encoding="utf-8") as stream:
                 data = json.load(stream)
@@ -144,6 +197,36 @@ class History:
 
     def __repr__(self) -> str:
         return f"History(name={self.name!r}, steps={len(self)}, metrics={self.metrics})"
+
+    def __str__(self) -> str:
+        """A text table: one row per step, one column per value (as pynet prints)."""
+        header = ["step"] + self.metrics
+        rows = [[str(step)] + [_cell(self._values[name].get(step)) for name in self.metrics]
+                for step in self._steps]
+        widths = [max(len(row[column]) for row in [header] + rows)
+                  for column in range(len(header))]
+        lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths))
+                 for row in [header] + rows]
+        lines.insert(1, "  ".join("-" * width for width in widths))
+        return "\n".join(lines)
+
+
+def _cell(value: Optional[float]) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def _json_beside_pickle(path: str) -> str:
+    """The ``.json`` history written in place of pynet's pickle ``path``."""
+    beside = path[:-len(".pkl")] + ".json"
+    if os.path.isfile(beside):
+        return beside
+    if os.path.isfile(path):
+        raise ValueError(f"{path!r} is a pickled history and no {os.path.basename(beside)!r} "
+                         "is beside it: pickles can run code when loaded, so pynet_cvae "
+                         "never unpickles; histories are written as JSON (train again, or "
+                         "convert the pickle where you trust it)")
+    raise FileNotFoundError(f"no history file at {beside!r} (pynet_cvae writes the JSON "
+                            f"history in place of pynet's {os.path.basename(path)!r})")
 
 
 def _normalise_step(step: Any) -> Step:

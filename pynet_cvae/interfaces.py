@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple, Union)
 
+import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint
@@ -89,7 +91,7 @@ class DeepLearningInterface(TrainingLoop):
         Train data-parallel over the processes started by ``torchrun``
         (:mod:`pynet_cvae.distributed`). By default (None) whenever the
         environment says ``WORLD_SIZE`` > 1; False never; True requires it.
-    model_kwargs : dict, optional
+    model_kwargs : dict or NetParameters, optional
         Arguments of a network given by name.
     progress : bool, optional
         Show a progress bar per epoch; by default only when the output (standard
@@ -104,6 +106,13 @@ class DeepLearningInterface(TrainingLoop):
         before the model is built by name and the optimizer created.
     **optimizer_kwargs
         Extra arguments of the optimizer (e.g. ``momentum=0.9``).
+
+    Attributes
+    ----------
+    checkpoint : dict or None
+        The checkpoint read for ``pretrained`` (None without one), as in pynet.
+    resume : bool
+        The ``resume`` argument.
 
     Examples
     --------
@@ -152,10 +161,47 @@ class DeepLearningInterface(TrainingLoop):
         self.progress = progress
         self.validation_predictions = check_validation_predictions(validation_predictions)
         self.loggers: List[Logger] = []
+        self.resume = resume
+        self.checkpoint: Optional[Dict[str, Any]] = None
         if resume and pretrained is None:
             raise ValueError("resume=True needs pretrained=<checkpoint path> to resume from")
         if pretrained is not None:
             self.load_pretrained(pretrained, resume=resume)
+
+    def train(self, loader: Iterable) -> Tuple[float, Dict[str, float]]:
+        """Train one epoch on ``loader`` (pynet's name for :meth:`train_epoch`).
+
+        Returns
+        -------
+        loss : float
+            The mean training loss.
+        values : dict
+            The mean of each metric and extra loss value.
+        """
+        return self.train_epoch(loader)
+
+    def test(self, loader: Iterable, with_logit: bool = False,
+             logit_function: str = "softmax", predict: bool = False,
+             concat_layer_outputs: Optional[Sequence[str]] = None,
+             is_validation: bool = False) -> Tuple[np.ndarray, float, Dict[str, float]]:
+        """Evaluate on ``loader`` (pynet's name; see :meth:`testing` for the arguments).
+
+        ``is_validation`` is accepted for pynet's signature: the loss is computed on
+        every batch either way.
+
+        Returns
+        -------
+        y_pred : numpy.ndarray
+            The predictions.
+        loss : float
+            The mean loss.
+        values : dict
+            The mean of each metric and extra loss value.
+        """
+        y_pred, _, _, loss, values = self.evaluate(
+            loader, with_logit=with_logit, logit_function=logit_function, predict=predict,
+            concat_layer_outputs=concat_layer_outputs)
+        return y_pred, loss, values
 
     def load_pretrained(self, path: str, resume: bool = False) -> None:
         """Load the weights of checkpoint ``path``; with ``resume``, the run state too.
@@ -184,8 +230,10 @@ class DeepLearningInterface(TrainingLoop):
         if resume and os.path.isdir(path):
             if self.resume_from(path) is None:
                 raise FileNotFoundError(f"no checkpoint to resume from in {path!r}")
+            self.checkpoint = self._resume_state
             return
         checkpoint = load_checkpoint(path, map_location=self.device)
+        self.checkpoint = checkpoint
         if resume:
             self.load_run_state(path, checkpoint)
         else:
@@ -237,6 +285,28 @@ def check_validation_predictions(value: Union[str, int]) -> Union[str, int]:
         raise ValueError(f"validation_predictions must be 'batch', 'all' or an integer "
                          f">= 0, got {value!r}")
     return value
+
+
+class NetParameters(dict):
+    """The arguments of a network built by name, set at creation or as attributes.
+
+    pynet's parameter holder; give it as ``model_kwargs``.
+
+    Examples
+    --------
+    >>> parameters = NetParameters(in_features=4)
+    >>> parameters.out_features = 2
+    >>> torch.nn.Linear(**parameters)
+    Linear(in_features=4, out_features=2, bias=True)
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    @property
+    def net_kwargs(self) -> Dict[str, Any]:
+        """The arguments, as a dict (pynet's attribute)."""
+        return dict(self)
 
 
 def resolve_device(device: Union[str, torch.device, None], use_cuda: bool = False,
@@ -395,14 +465,19 @@ def build_loss(name: str) -> Callable:
 
 
 def build_metrics(metrics: Optional[Iterable[Union[Callable, str]]]) -> Dict[str, Callable]:
-    """Name each metric (function name or class name) and resolve metric names."""
+    """Resolve metric names and name each metric.
+
+    A metric given by name is reported under that name (``"accuracy"``,
+    ``"binary_precision"``...); a callable under its function or class name.
+    """
     named: Dict[str, Callable] = {}
     for metric in metrics or []:
+        name = metric if isinstance(metric, str) else None
         if isinstance(metric, str):
             metric = _instantiate(resolve(Metrics, metric, _torch_nn_class))
         if not callable(metric):
             raise TypeError(f"a metric must be callable or a registered name, got {metric!r}")
-        name = metric_name(metric)
+        name = name or metric_name(metric)
         if name in named:
             raise ValueError(f"two metrics are named {name!r}; metric names must be unique")
         if name == "loss":

@@ -14,13 +14,13 @@ The signals and the values each one carries
     ``fold``: a fold starts (the weights were just reset to their initial values).
     Not emitted again for the fold a resumed run continues.
 ``before_epoch``
-    ``epoch``, ``fold``.
+    ``epoch``, ``fold``, ``scheduler`` (the learning-rate scheduler, None without one).
 ``regularizer``
     ``layer_outputs`` (the dict returned by the model, or None). Emitted once per
     training batch; every non-None return is added to the batch loss before backward.
 ``after_epoch``
     ``epoch``, ``fold``, ``loss`` (mean training loss), one value per training metric
-    by name, ``scheduler`` when one is used, and with validation ``val_loss``,
+    by name, ``scheduler`` (None without one), and with validation ``val_loss``,
     ``val_<metric>`` per metric and ``val_pred`` (the validation predictions as a
     NumPy array: by default those of the first validation batch, see the
     ``validation_predictions`` argument of the interface). Setting
@@ -61,7 +61,7 @@ logger = logging.getLogger("pynet_cvae")
 
 SIGNALS: Dict[str, Sequence[str]] = {
     "before_fold": ("fold",),
-    "before_epoch": ("epoch", "fold"),
+    "before_epoch": ("epoch", "fold", "scheduler"),
     "regularizer": ("layer_outputs",),
     "after_epoch": ("epoch", "fold", "loss", "<metric>", "scheduler", "val_loss",
                     "val_<metric>", "val_pred"),
@@ -179,40 +179,44 @@ class Observable:
         """The signal names this object may emit."""
         return list(self._observers)
 
-    def add_observer(self, signal: str, callback: Observer) -> None:
-        """Call ``callback`` each time ``signal`` is emitted.
+    def add_observer(self, signal: str, observer: Observer) -> None:
+        """Call ``observer`` each time ``signal`` is emitted.
+
+        An observer already attached to ``signal`` is not added again: it is called
+        once per emission (as in pynet).
 
         Raises
         ------
         ValueError
             If ``signal`` is not one of :attr:`allowed_signals`.
         TypeError
-            If ``callback`` is not callable, or is :func:`rank_zero_only` and
+            If ``observer`` is not callable, or is :func:`rank_zero_only` and
             ``signal`` is one of :data:`RETURNING_SIGNALS`.
         """
         self._check_signal(signal)
-        if not callable(callback):
-            raise TypeError(f"observer for {signal!r} must be callable, got {callback!r}")
-        if signal in RETURNING_SIGNALS and is_rank_zero_only(callback):
-            raise TypeError(f"observer {callback!r} is rank_zero_only but {signal!r} adds "
+        if not callable(observer):
+            raise TypeError(f"observer for {signal!r} must be callable, got {observer!r}")
+        if signal in RETURNING_SIGNALS and is_rank_zero_only(observer):
+            raise TypeError(f"observer {observer!r} is rank_zero_only but {signal!r} adds "
                             "its return values to the training: on several processes rank "
                             "0 alone would train with them; remove the mark")
-        self._observers[signal].append(callback)
+        if observer not in self._observers[signal]:
+            self._observers[signal].append(observer)
 
-    def remove_observer(self, signal: str, callback: Observer) -> None:
-        """Stop calling ``callback`` for ``signal``.
+    def remove_observer(self, signal: str, observer: Observer) -> None:
+        """Stop calling ``observer`` for ``signal``.
 
         Raises
         ------
         ValueError
-            If ``signal`` is unknown or ``callback`` is not attached to it.
+            If ``signal`` is unknown or ``observer`` is not attached to it.
         """
         self._check_signal(signal)
         try:
-            self._observers[signal].remove(callback)
+            self._observers[signal].remove(observer)
         except ValueError:
             raise ValueError(
-                f"{callback!r} is not an observer of signal {signal!r}") from None
+                f"{observer!r} is not an observer of signal {signal!r}") from None
 
     def observers(self, signal: str) -> List[Observer]:
         """The callbacks attached to ``signal``, in calling order."""

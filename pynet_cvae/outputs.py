@@ -17,16 +17,22 @@ CONTEXT_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
 def split_model_output(result: Any) -> Tuple[torch.Tensor, Optional[Dict[str, Any]]]:
     """Split a model's return into ``(prediction, layer_outputs)``.
 
+    As in pynet, a tuple or list of length 1 is ``(prediction,)`` and one of length 2
+    ``(prediction, layer_outputs)``.
+
     Raises
     ------
     TypeError
-        If ``result`` is neither a tensor nor a ``(tensor, dict or None)`` pair.
+        If ``result`` is neither a tensor nor a ``(tensor,)`` or
+        ``(tensor, dict or None)`` tuple or list.
     """
     if isinstance(result, torch.Tensor):
         return result, None
-    if (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.Tensor)
-            and (result[1] is None or isinstance(result[1], dict))):
-        return result[0], result[1]
+    if isinstance(result, (tuple, list)) and len(result) in (1, 2) \
+            and isinstance(result[0], torch.Tensor):
+        extras = result[1] if len(result) == 2 else None
+        if extras is None or isinstance(extras, dict):
+            return result[0], extras
     raise TypeError(
         "the model must return a tensor or (tensor, dict_of_layer_outputs), got "
         f"{describe_value(result)}")
@@ -43,12 +49,14 @@ def split_loss_output(result: Any) -> Tuple[torch.Tensor, Dict[str, Any]]:
         If the loss is a tensor with more than one element.
     """
     extras: Dict[str, Any] = {}
-    if isinstance(result, tuple):
-        if len(result) != 2 or not isinstance(result[1], dict):
+    if isinstance(result, (tuple, list)):
+        if len(result) == 1:
+            result = (result[0], None)
+        if len(result) != 2 or not (result[1] is None or isinstance(result[1], dict)):
             raise TypeError(
                 "a loss must return a value or (value, dict_of_extra_values), "
                 f"got {describe_value(result)}")
-        result, extras = result
+        result, extras = result[0], result[1] or {}
     return check_scalar_loss(result), extras
 
 
@@ -108,8 +116,9 @@ def describe_shapes(prediction: Any, targets: Sequence[Any]) -> str:
 
 def describe_value(value: Any) -> str:
     """``a list``, ``a tuple of (Tensor, list)``...: how errors name a value's form."""
-    if isinstance(value, tuple):
-        return "a tuple of (" + ", ".join(type(item).__name__ for item in value) + ")"
+    if isinstance(value, (tuple, list)):
+        return (f"a {type(value).__name__} of (" + ", ".join(type(item).__name__ for item in value)
+                + ")")
     return f"a {type(value).__name__}"
 
 

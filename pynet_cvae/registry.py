@@ -1,4 +1,4 @@
-"""Registries of networks, losses, metrics, observers and fetchers.
+"""Registries of networks, losses, metrics, regularizers, observers and fetchers.
 
 Objects are added with a class decorator::
 
@@ -27,7 +27,7 @@ logger = logging.getLogger("pynet_cvae")
 PLUGIN_GROUP = "pynet_cvae.plugins"
 
 # Modules of pynet_cvae itself that register objects on import.
-_BUILTIN_MODULES = ("pynet_cvae.datasets", "pynet_cvae.observers")
+_BUILTIN_MODULES = ("pynet_cvae.datasets", "pynet_cvae.metrics", "pynet_cvae.observers")
 
 T = TypeVar("T")
 
@@ -143,6 +143,13 @@ class Metrics(Registry):
     kind = "metric"
 
 
+class Regularizers(Registry):
+    """Registry of regularizers: ``regularizer`` observers adding a penalty to the loss
+    (see :mod:`pynet_cvae.observable`)."""
+
+    kind = "regularizer"
+
+
 class Observers(Registry):
     """Registry of observer callables (see :mod:`pynet_cvae.observable`)."""
 
@@ -157,6 +164,7 @@ class Fetchers(Registry):
 
 REGISTRIES = {
     "networks": Networks,
+    "regularizers": Regularizers,
     "losses": Losses,
     "metrics": Metrics,
     "observers": Observers,
@@ -164,15 +172,32 @@ REGISTRIES = {
 }
 
 
-def get_tools() -> Dict[str, Dict[str, Any]]:
-    """Return every registry's content, keyed by registry name.
+def get_tools(tool_name: Optional[str] = None) -> Dict[str, Any]:
+    """Return every registry's content, keyed by registry name, or one registry's.
+
+    Parameters
+    ----------
+    tool_name : str, optional
+        One of ``"networks"``, ``"regularizers"``, ``"losses"``, ``"metrics"``,
+        ``"observers"``, ``"fetchers"``: return that registry's content only.
 
     Returns
     -------
     dict
-        ``{"networks": {...}, "losses": {...}, "metrics": {...},
-        "observers": {...}, "fetchers": {...}}``.
+        ``{"networks": {...}, "regularizers": {...}, "losses": {...},
+        "metrics": {...}, "observers": {...}, "fetchers": {...}}``, or
+        ``{name: object}`` for ``tool_name``.
+
+    Raises
+    ------
+    ValueError
+        If ``tool_name`` is not a registry's name.
     """
+    if tool_name is not None:
+        if tool_name not in REGISTRIES:
+            raise ValueError(f"tool_name {tool_name!r} unknown: expected one of "
+                             f"{list(REGISTRIES)}")
+        return REGISTRIES[tool_name].get_registry()
     return {name: registry.get_registry() for name, registry in REGISTRIES.items()}
 
 

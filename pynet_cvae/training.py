@@ -179,6 +179,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
     def training(self, manager: Any, nb_epochs: int, checkpointdir: Optional[str] = None,
                  fold_index: Optional[int] = None, scheduler: Any = None,
                  with_validation: bool = True, save_after_epochs: int = 1,
+                 add_labels: Optional[bool] = None,
                  resume: bool = False, keep_last: Optional[int] = None,
                  seed: Optional[int] = None, on_nonfinite: str = "raise",
                  clip_grad_norm: Optional[float] = None, keep_best: bool = False
@@ -205,6 +206,9 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             Evaluate on the fold's validation set after each epoch.
         save_after_epochs : int, default 1
             The checkpoint period, in epochs.
+        add_labels : bool, optional
+            Call the model as ``model(inputs, labels)`` (True) or ``model(inputs)``
+            (False) from now on; None keeps the interface's ``add_labels``.
         resume : bool, default False
             Continue from the last complete checkpoint in ``checkpointdir`` (a
             corrupted one is skipped with a warning); start afresh when there is
@@ -230,8 +234,10 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         Returns
         -------
         train_history, validation_history : History
-            ``validation_history`` is None without validation.
+            ``validation_history`` is empty without validation.
         """
+        if add_labels is not None:
+            self.add_labels = bool(add_labels)
         run = self._new_run(manager, nb_epochs, checkpointdir, scheduler, with_validation,
                             save_after_epochs, keep_last, keep_best)
         self.on_nonfinite = check_policy(on_nonfinite)
@@ -253,7 +259,10 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             self._train_fold(run, fold, first_epoch=0)
         if self.distributed is not None:
             self.distributed.barrier()  # rank 0's files are written when any rank returns
-        return run.train_history, run.validation_history
+        validation_history = run.validation_history
+        if validation_history is None:  # pynet returns an empty history, not None
+            validation_history = History(name="validation")
+        return run.train_history, validation_history
 
     @property
     def is_main_process(self) -> bool:
@@ -315,13 +324,13 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
 
     def _run_epoch(self, loaders: Any, fold: int, epoch: int, scheduler: Any,
                    train_history: History, validation_history: Optional[History]) -> None:
-        self.notify_observers("before_epoch", epoch=epoch, fold=fold)
+        self.notify_observers("before_epoch", epoch=epoch, fold=fold, scheduler=scheduler)
         _set_loader_epoch(loaders.train, epoch)
         loss, values = self.train_epoch(loaders.train, fold, epoch)
         train_history.log((fold, epoch), loss=loss, **values)
         if self.is_main_process:
             logger.info(train_history.summary())
-        report: Dict[str, Any] = {"loss": loss, **values}
+        report: Dict[str, Any] = {"scheduler": scheduler, "loss": loss, **values}
         monitored = loss
         validation = getattr(loaders, "validation", None)
         if validation_history is not None and validation is not None:
@@ -338,7 +347,6 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             monitored = val_loss
         if scheduler is not None:
             _step_scheduler(scheduler, monitored)
-            report["scheduler"] = scheduler
         self.notify_observers("after_epoch", epoch=epoch, fold=fold, **report)
         if self.distributed is not None:
             self._agree_across_processes(fold, epoch)
@@ -396,7 +404,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             The mean of each metric and extra loss value.
         """
         loader = manager.get_dataloader(test=True).test
-        if loader is None:
+        if loader is None or (hasattr(loader, "__len__") and len(loader) == 0):
             raise ValueError("the data manager has no test set (test_size=0): nothing to test")
         return self.evaluate(loader, collect_inputs=True, with_logit=with_logit,
                              logit_function=logit_function, predict=predict,

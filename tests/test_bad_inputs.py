@@ -247,8 +247,9 @@ CASES = [
                       interface(pretrained=str(tmp / "f.pth"))), CheckpointError,
          r"format version 99; this pynet_cvae reads versions \[1, 2, 3\]"),
     # what models, losses and metrics return
-    Case("model returns a list", train(model=Returns(lambda y: [y])), TypeError,
-         r"the model must return a tensor or \(tensor, dict_of_layer_outputs\), got a list"),
+    Case("model returns a list of three", train(model=Returns(lambda y: [y, y, y])),
+         TypeError, r"the model must return a tensor or \(tensor, dict_of_layer_outputs\), "
+         r"got a list of \(Tensor, Tensor, Tensor\)"),
     Case("model returns (tensor, list)", train(model=Returns(lambda y: (y, [y]))),
          TypeError, r"got a tuple of \(Tensor, list\)"),
     Case("model returns a dict", train(model=Returns(lambda y: {"y": y})), TypeError,

@@ -1,3 +1,4 @@
+import itertools
 import json
 
 import pytest
@@ -86,3 +87,49 @@ def test_round_trip_through_to_dict_keeps_every_value():
     assert restored.steps == history.steps and restored.to_dict()["values"]["accuracy"] == [
         0.5, None]
     assert restored["loss"][1][1] == 0.25
+
+
+def test_pynets_keyword_names(tmp_path):
+    history = History("train", verbose=1)
+    assert history.verbose == 1
+    history.log((0, 0), loss=1.0)
+    path = history.save(outdir=str(tmp_path), fold=0, epoch=0)
+    assert History.load(file_name=path).steps == [(0, 0)]
+
+
+def test_loading_a_pickle_path_reads_the_json_beside_it(tmp_path):
+    history = History(name="train")
+    history.log((0, 2), loss=0.5)
+    history.save(str(tmp_path), fold=0, epoch=2)
+    loaded = History.load(str(tmp_path / "train_0_epoch_2.pkl"))
+    assert loaded.steps == [(0, 2)] and loaded["loss"] == ([(0, 2)], [0.5])
+    with pytest.raises(FileNotFoundError, match="no history file at '.*train_0_epoch_3.json' "
+                                                r"\(pynet_cvae writes the JSON history"):
+        History.load(str(tmp_path / "train_0_epoch_3.pkl"))
+    (tmp_path / "old.pkl").write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(ValueError, match="'.*old.pkl' is a pickled history and no 'old.json' "
+                                         "is beside it: .*never unpickles"):
+        History.load(str(tmp_path / "old.pkl"))
+
+
+def test_total_time_spans_the_first_and_last_steps(tmp_path, monkeypatch):
+    clock = itertools.chain([100.0, 103.5], itertools.repeat(200.0))
+    monkeypatch.setattr("pynet_cvae.history.time.time", lambda: next(clock))
+    history = History(name="train")
+    history.log(0, loss=1.0)
+    history.log(1, loss=0.5)
+    assert history.get_total_time().total_seconds() == 3.5
+    assert "times" not in history.to_dict()  # equal runs give equal dicts
+    loaded = History.load(history.save(str(tmp_path)))
+    assert loaded.get_total_time().total_seconds() == 3.5
+    assert History(name="empty").get_total_time().total_seconds() == 0
+
+
+def test_str_is_a_table_of_steps_and_values():
+    history = History(name="train")
+    history.log((0, 0), loss=2.0, accuracy=0.25)
+    history.log((0, 1), loss=1.5)
+    lines = str(history).splitlines()
+    assert lines[0].split() == ["step", "loss", "accuracy"]
+    assert lines[2].split() == ["(0,", "0)", "2", "0.25"] and lines[3].split() == [
+        "(0,", "1)", "1.5"]

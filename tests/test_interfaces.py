@@ -168,7 +168,8 @@ def test_targets_are_outputs_then_labels_and_add_labels_passes_labels():
 
 
 @pytest.mark.parametrize("bad_output, message", [
-    ([torch.zeros(1)], "must return a tensor or \\(tensor, dict_of_layer_outputs\\), got a list"),
+    ([torch.zeros(1)] * 3, "must return a tensor or \\(tensor, dict_of_layer_outputs\\), "
+     "got a list of \\(Tensor, Tensor, Tensor\\)"),
     ((torch.zeros(1), [1]), "got a tuple of \\(Tensor, list\\)"),
 ])
 def test_a_model_returning_something_else_is_a_clear_error(manager, bad_output, message):

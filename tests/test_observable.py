@@ -108,3 +108,12 @@ def test_missing_or_extra_observer_states_are_warnings(caplog):
     text = caplog.text
     assert "no saved state for observer after_epoch[0]" in text
     assert "holds the state of observer before_epoch[0] (x.Y) but none is attached" in text
+
+
+def test_an_observer_added_twice_is_called_once():
+    emitter = Observable(["done"])
+    calls = []
+    emitter.add_observer("done", calls.append)
+    emitter.add_observer(signal="done", observer=calls.append)  # pynet's keyword names
+    emitter.notify_observers("done")
+    assert len(calls) == 1 and len(emitter.observers("done")) == 1

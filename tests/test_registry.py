@@ -60,13 +60,14 @@ def test_registries_are_separate(scratch_registry):
 
 def test_the_builtin_plugin_and_fetchers_are_registered():
     tools = get_tools()
-    assert set(tools) == {"networks", "losses", "metrics", "observers", "fetchers"}
+    assert set(tools) == {"networks", "regularizers", "losses", "metrics", "observers",
+                          "fetchers"}
     assert {"CVAE", "Encoder", "Decoder", "DigitClassifier"} <= set(tools["networks"])
     assert {"DecodeLoss", "VAELoss", "ClassificationLoss"} <= set(tools["losses"])
     assert {"VAELoss", "ClassificationLoss"} <= set(tools["metrics"])
     assert "sampling" in tools["observers"]
-    assert {"fetch_minst", "fetch_mnist", "fetch_fashion_mnist", "fetch_digits"} <= set(
-        tools["fetchers"])
+    assert {"fetch_minst", "fetch_mnist", "fetch_fashion_mnist", "fetch_digits",
+            "fetch_cifar"} <= set(tools["fetchers"])
     assert Losses.get("VAELoss") is Metrics.get("VAELoss")
     assert Observers.get("sampling") is registry.Observers.get_registry()["sampling"]
     assert Fetchers.get("fetch_digits").__name__ == "fetch_digits"
@@ -157,3 +158,38 @@ def test_an_installed_third_party_plugin_trains_by_name(tmp_path):
     assert report["model"] == "TinyNet"
     assert report["loss"][-1] < report["loss"][0]
     assert report["accuracy"][-1] > 0.8
+
+
+def test_get_tools_by_name_as_in_pynet():
+    import pynet_cvae
+    from pynet_cvae.registry import Regularizers, get_tools
+
+    tools = pynet_cvae.get_tools()
+    assert {"networks", "regularizers", "losses", "metrics"} <= set(tools)
+    assert "accuracy" in pynet_cvae.get_tools(tool_name="metrics")
+    assert get_tools("regularizers") == Regularizers.get_registry()
+    with pytest.raises(ValueError, match="tool_name 'layers' unknown: expected one of "
+                                         r"\['networks', 'regularizers'"):
+        get_tools("layers")
+
+
+def test_pynet_model_zoo_entry_point_says_what_to_write_instead():
+    import pynet_cvae
+
+    with pytest.raises(AttributeError, match=r"no 'get_interfaces': pynet's model zoo .*"
+                                             r"DeepLearningInterface\(model='Name'"):
+        pynet_cvae.get_interfaces()
+    with pytest.raises(AttributeError, match="has no attribute 'not_a_name'"):
+        pynet_cvae.not_a_name
+
+
+@pytest.mark.subprocess
+def test_importing_the_package_loads_neither_torch_nor_matplotlib():
+    import subprocess
+    import sys
+
+    code = ("import sys, pynet_cvae, pynet_cvae.configure; "
+            "print([name for name in ('torch', 'matplotlib') if name in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"

@@ -21,7 +21,8 @@ so that they are available as soon as it is installed.
 # ``@Networks.register`` adds the class under its ``__name__``;
 # ``register(name=...)`` chooses another name. Registering a different object
 # under a name already taken is an error, so two plugins cannot silently replace
-# each other's objects.
+# each other's objects: ``accuracy``, for one, is already registered (pynet's
+# metric of that name), so it is used as it is below, beside our two metrics.
 
 import os
 
@@ -79,19 +80,23 @@ class LabelSmoothingLoss:
         return func.cross_entropy(logits, labels, label_smoothing=self.smoothing)
 
 
+def class_recalls(logits, labels):
+    """The recall of each class present in the batch."""
+    predicted = logits.argmax(dim=1)
+    return torch.stack([(predicted[labels == label] == label).float().mean()
+                        for label in labels.unique()])
+
+
 @Metrics.register
-def accuracy(logits, labels):
-    """The fraction of correctly classified samples."""
-    return (logits.argmax(dim=1) == labels).float().mean()
+def balanced_accuracy(logits, labels):
+    """The mean of the class recalls."""
+    return class_recalls(logits, labels).mean()
 
 
 @Metrics.register
 def worst_class_recall(logits, labels):
     """The recall of the class the model finds hardest (on this batch)."""
-    predicted = logits.argmax(dim=1)
-    recalls = [(predicted[labels == label] == label).float().mean()
-               for label in labels.unique()]
-    return torch.stack(recalls).min()
+    return class_recalls(logits, labels).min()
 
 
 @Observers.register
@@ -126,15 +131,17 @@ manager = DataManager(
 interface = DeepLearningInterface(
     model="DigitConvNet", model_kwargs={"n_classes": 10, "channels": 16},
     optimizer_name="Adam", learning_rate=3e-3,
-    loss_name="SmoothedCrossEntropy", metrics=["accuracy", "worst_class_recall"],
+    loss_name="SmoothedCrossEntropy", metrics=["accuracy", "balanced_accuracy",
+                                                  "worst_class_recall"],
     progress=False)
 interface.add_observer("after_epoch", Observers.get("report_accuracy"))
 print(interface.model)
 train_history, validation_history = interface.training(
     manager=manager, nb_epochs=NB_EPOCHS, fold_index=0)
 
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-for axis, name in zip(axes, ["loss", "accuracy", "worst_class_recall"]):
+names = ["loss", "accuracy", "balanced_accuracy", "worst_class_recall"]
+fig, axes = plt.subplots(1, len(names), figsize=(15, 3.5))
+for axis, name in zip(axes, names):
     for history in (train_history, validation_history):
         steps, values = history[name]
         axis.plot([epoch for _, epoch in steps], values, marker="o", label=history.name)

@@ -201,6 +201,8 @@ def train(arguments: argparse.Namespace, observers: Sequence[Tuple[str, Any]] = 
         wall_time = time.perf_counter() - start
         if arguments.board and writer:
             interface.board.close()
+        if not with_validation:  # the interface returns an empty history, as pynet did
+            validation_history = None
         histories = [history for history in (train_history, validation_history)
                      if history is not None]
         csv_path = os.path.join(arguments.output, "history.csv")

@@ -15,12 +15,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .items import DataItem, to_tensor
+from .items import DataItem, collate_items, to_tensor
+from .labels import prepare_labels
 from .mapped import RowReader, portable, restore
 from .seeding import derive_seed, restored_global_rngs
-from .transforms import Transform, augment_pair, run_transforms, run_transforms_on_sample
+from .transforms import Transform, augment_pair, run_transforms, run_transforms_on_sample, \
+    takes_seed
 
-__all__ = ["ArrayDataset", "normalize_patch_size", "patch_slices"]
+__all__ = ["ArrayDataset", "normalize_patch_size", "patch_slices", "grid_slices"]
 
 
 def normalize_patch_size(patch_size, sample_shape: Tuple[int, ...]) -> Optional[Tuple[int, ...]]:
@@ -52,6 +54,16 @@ def patch_slices(shape: Tuple[int, ...], patch: Tuple[int, ...], seed: Optional[
     else:
         rng = np.random.default_rng(seed)
         starts = [int(rng.integers(0, axis - size + 1)) for axis, size in zip(spatial, patch)]
+    return _slices(starts, patch)
+
+
+def grid_slices(patch: Tuple[int, ...], grid: Tuple[int, ...], number: int) -> tuple:
+    """Slices of patch ``number`` of a grid of ``grid`` patches, in C order (pynet's)."""
+    starts = [int(cell) * size for cell, size in zip(np.unravel_index(number, grid), patch)]
+    return _slices(starts, patch)
+
+
+def _slices(starts, patch: Tuple[int, ...]) -> tuple:
     return (Ellipsis,) + tuple(slice(start, start + size) for start, size in zip(starts, patch))
 
 
@@ -61,7 +73,8 @@ class ArrayDataset(Dataset):
     Each sample is processed in this order: patch crop (same crop for input and
     output), ``input_transforms`` / ``output_transforms``, augmentation (shared
     per-sample seed), then ``add_input`` makes the processed input the target,
-    after the output's channels when there is an output.
+    after the output's channels when there is an output. The first arguments keep
+    pynet's order.
 
     Parameters
     ----------
@@ -69,22 +82,33 @@ class ArrayDataset(Dataset):
         Input array of shape ``(N, ...)``; kept as given (a memmap stays a memmap).
     indices : sequence of int, optional
         The rows of ``inputs`` in this dataset (all rows by default).
+    labels : numpy.ndarray, optional
+        Labels with ``N`` rows, already int64 or float32 (or mapped by
+        ``label_mapping``).
     outputs : numpy.ndarray, optional
         Output array with ``N`` rows.
-    labels : numpy.ndarray, optional
-        Labels with ``N`` rows, already int64 or float32.
+    add_input : bool
+        Make the processed input the target ``outputs``.
+    input_transforms, output_transforms : list of callable
+        Per-sample callables (``batched = True``: called once on the batch array);
+        pynet's ``seed`` / ``dtype`` hooks are set before each call (see
+        :mod:`~pynet_cvae.datasets.transforms`).
+    label_mapping : dict, optional
+        Replaces each label by ``label_mapping[label]`` (int64 class ids).
+    patch_size : int or sequence of int, optional
+        Crop a patch of this size (see :func:`normalize_patch_size`).
     strata : numpy.ndarray, optional
         Integer class codes with ``N`` rows, used by the weighted sampler (-1 for an
         unlabelled row).
-    input_transforms, output_transforms, augmentation_transforms : list of callable
-        Per-sample callables (``batched = True``: called once on the batch array).
-        Augmentations always run per sample, under the sample's seed.
-    add_input : bool
-        Make the processed input the target ``outputs``.
-    patch_size : int or sequence of int, optional
-        Crop a patch of this size (see :func:`normalize_patch_size`).
+    augmentation_transforms : list of callable
+        Always run per sample, under the sample's seed.
     random_patches : bool
         Random patch position per sample and epoch (training); centered otherwise.
+    patch_grid : bool
+        Cut each sample into the grid of non-overlapping patches, as pynet does:
+        every patch is a sample (``len`` is rows x patches per row), patch ``k`` of
+        row position ``i`` at position ``i * patches_per_row + k``; a remainder
+        smaller than a patch at the end of an axis is left out.
     seed : int
         Seed of the per-sample random choices, with the epoch and the row.
 
@@ -95,17 +119,20 @@ class ArrayDataset(Dataset):
     """
 
     def __init__(self, inputs: np.ndarray, indices: Optional[Sequence[int]] = None,
-                 outputs: Optional[np.ndarray] = None, labels: Optional[np.ndarray] = None,
-                 strata: Optional[np.ndarray] = None,
+                 labels: Optional[np.ndarray] = None, outputs: Optional[np.ndarray] = None,
+                 add_input: bool = False,
                  input_transforms: Optional[Sequence[Transform]] = None,
                  output_transforms: Optional[Sequence[Transform]] = None,
+                 label_mapping: Optional[dict] = None, patch_size=None, *,
+                 strata: Optional[np.ndarray] = None,
                  augmentation_transforms: Optional[Sequence[Transform]] = None,
-                 add_input: bool = False, patch_size=None, random_patches: bool = False,
-                 seed: int = 42):
+                 random_patches: bool = False, patch_grid: bool = False, seed: int = 42):
         for name, array in (("outputs", outputs), ("labels", labels), ("strata", strata)):
             if array is not None and len(array) != len(inputs):
                 raise ValueError(f"{name} has {len(array)} rows, expected {len(inputs)} "
                                  "(the number of input rows)")
+        if labels is not None and label_mapping is not None:
+            labels = prepare_labels(labels, label_mapping)
         self.inputs, self.outputs, self.labels, self.strata = inputs, outputs, labels, strata
         rows = np.arange(len(inputs)) if indices is None else indices
         self.indices = np.asarray(rows, dtype=np.intp)
@@ -120,6 +147,13 @@ class ArrayDataset(Dataset):
                              f"trailing shape: got {inputs.shape[cropped]} and "
                              f"{outputs.shape[cropped]}")
         self.random_patches = random_patches
+        self.patch_grid = None
+        if patch_grid:
+            if self.patch is None:
+                raise ValueError("patch_grid=True needs a patch_size to cut the grid with")
+            self.patch_grid = tuple(axis // size for axis, size
+                                    in zip(inputs.shape[cropped], self.patch))
+        self.patches_per_row = int(np.prod(self.patch_grid)) if self.patch_grid else 1
         self.seed = seed
         self.epoch = 0
         self._open_readers()
@@ -140,62 +174,112 @@ class ArrayDataset(Dataset):
         self._open_readers()
 
     def __len__(self) -> int:
-        """Number of samples."""
-        return len(self.indices)
+        """Number of samples (patches with ``patch_grid``)."""
+        return len(self.indices) * self.patches_per_row
+
+    @property
+    def sample_rows(self) -> np.ndarray:
+        """The row of ``inputs`` of each sample position."""
+        return np.repeat(self.indices, self.patches_per_row)
+
+    def _locate(self, positions) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """The rows of sample ``positions``, and their grid patch numbers (or None)."""
+        positions = np.asarray(positions, dtype=np.intp)
+        if self.patch_grid is None:
+            return self.indices[positions], None
+        images, patches = np.divmod(positions, self.patches_per_row)
+        return self.indices[images], patches
 
     def _needs_seed(self) -> bool:
-        return bool(self.augmentation_transforms) or (
-            self.patch is not None and self.random_patches)
+        return bool(self.augmentation_transforms) or takes_seed(
+            self.input_transforms + self.output_transforms) or (
+            self.patch is not None and self.random_patches and self.patch_grid is None)
 
-    def _sample_seed(self, row: int, epoch: int) -> int:
-        return derive_seed(self.seed, epoch, row)
+    def _sample_seed(self, row: int, epoch: int, patch: Optional[int] = None) -> int:
+        return derive_seed(self.seed, epoch, row) if patch is None else \
+            derive_seed(self.seed, epoch, row, patch)
+
+    def _seeds(self, rows: np.ndarray, patches: Optional[np.ndarray], epoch: int):
+        if not self._needs_seed():
+            return None
+        if patches is None:
+            return [self._sample_seed(row, epoch) for row in rows]
+        return [self._sample_seed(row, epoch, patch) for row, patch in zip(rows, patches)]
+
+    def _crop_slices(self, shape: Tuple[int, ...], seed: Optional[int],
+                     patch: Optional[int]) -> tuple:
+        if patch is not None:
+            return grid_slices(self.patch, self.patch_grid, int(patch))
+        return patch_slices(shape, self.patch, seed if self.random_patches else None)
 
     def __getitem__(self, position: int) -> DataItem:
         """Return sample ``position`` (at epoch ``self.epoch``) as tensors, no batch axis."""
-        row = int(self.indices[position])
-        rows = np.array([row], dtype=np.intp)
+        rows, patches = self._locate([position])
         inputs = self._input_reader.read(rows)[0]
         outputs = None if self.outputs is None else self._output_reader.read(rows)[0]
-        seed = self._sample_seed(row, self.epoch) if self._needs_seed() else None
+        seeds = self._seeds(rows, patches, self.epoch)
+        seed = None if seeds is None else seeds[0]
         if self.patch is not None:
-            slices = patch_slices(inputs.shape, self.patch, seed if self.random_patches else None)
+            slices = self._crop_slices(inputs.shape, seed,
+                                       None if patches is None else patches[0])
             inputs = inputs[slices]
             outputs = None if outputs is None else outputs[slices]
-        inputs = run_transforms_on_sample(inputs, self.input_transforms)
+        inputs = self._transform_sample(inputs, self.input_transforms, "input", seed)
         if outputs is not None:
-            outputs = run_transforms_on_sample(outputs, self.output_transforms)
+            outputs = self._transform_sample(outputs, self.output_transforms, "output", seed)
         if self.augmentation_transforms:
             with restored_global_rngs():
-                inputs, outputs = augment_pair(inputs, outputs, self.augmentation_transforms, seed)
-        labels = None if self.labels is None else self.labels[row]
+                inputs, outputs = augment_pair(inputs, outputs, self.augmentation_transforms,
+                                               seed)
+        labels = None if self.labels is None else self.labels[rows[0]]
         return self._as_item(inputs, outputs, labels, axis=0)
 
     def get_batch(self, positions: Sequence[int], epoch: Optional[int] = None) -> DataItem:
         """Return the samples at ``positions`` as one mini-batch of tensors.
 
         Each array is read with one indexing operation; the values are those of
-        ``[self[p] for p in positions]`` stacked (at the same epoch).
+        ``[self[p] for p in positions]`` stacked (at the same epoch). A subclass that
+        overrides ``__getitem__`` gets its samples stacked, one call per sample.
         """
         epoch = self.epoch if epoch is None else epoch
-        rows = self.indices[np.asarray(positions, dtype=np.intp)]
+        if type(self).__getitem__ is not ArrayDataset.__getitem__:
+            self.epoch = epoch
+            return collate_items([self[int(position)] for position in positions])
+        rows, patches = self._locate(positions)
         inputs = self._input_reader.read(rows)
         outputs = None if self.outputs is None else self._output_reader.read(rows)
-        seeds = [self._sample_seed(row, epoch) for row in rows] if self._needs_seed() else None
+        seeds = self._seeds(rows, patches, epoch)
         if self.patch is not None:
-            inputs, outputs = self._crop_batch(inputs, outputs, seeds)
-        inputs = run_transforms(inputs, self.input_transforms)
+            inputs, outputs = self._crop_batch(inputs, outputs, seeds, patches)
+        inputs = self._transform(inputs, self.input_transforms, "input", seeds)
         if outputs is not None:
-            outputs = run_transforms(outputs, self.output_transforms)
+            outputs = self._transform(outputs, self.output_transforms, "output", seeds)
         if self.augmentation_transforms:
             inputs, outputs = self._augment_batch(inputs, outputs, seeds)
         labels = None if self.labels is None else self.labels[rows]
         return self._as_item(inputs, outputs, labels, axis=1)
 
-    def _crop_batch(self, inputs, outputs, seeds):
-        if not self.random_patches:
+    @staticmethod
+    def _transform(batch, transforms, role: str, seeds):
+        if seeds is None or not takes_seed(transforms):
+            return run_transforms(batch, transforms, role)
+        with restored_global_rngs():  # pynet's seeded transforms reseed numpy
+            return run_transforms(batch, transforms, role, seeds)
+
+    @staticmethod
+    def _transform_sample(sample, transforms, role: str, seed: Optional[int]):
+        if seed is None or not takes_seed(transforms):
+            return run_transforms_on_sample(sample, transforms, role)
+        with restored_global_rngs():
+            return run_transforms_on_sample(sample, transforms, role, seed)
+
+    def _crop_batch(self, inputs, outputs, seeds, patches):
+        if not self.random_patches and patches is None:
             slices = patch_slices(inputs.shape, self.patch, None)
             return inputs[slices], None if outputs is None else outputs[slices]
-        all_slices = [patch_slices(inputs.shape[1:], self.patch, seed) for seed in seeds]
+        all_slices = [self._crop_slices(inputs.shape[1:], None if seeds is None else seeds[i],
+                                        None if patches is None else patches[i])
+                      for i in range(len(inputs))]
         cropped = [sample[slices] for sample, slices in zip(inputs, all_slices)]
         if outputs is not None:
             outputs = [sample[slices] for sample, slices in zip(outputs, all_slices)]

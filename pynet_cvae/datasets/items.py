@@ -1,7 +1,8 @@
 """What a sample or a mini-batch is (:data:`DataItem`), and how items become one.
 
 :func:`to_tensor` builds the tensors of a DataItem; :func:`as_data_item` and
-:class:`DatasetAdapter` turn what any torch dataset returns into DataItems.
+:class:`DatasetAdapter` turn what any torch dataset returns into DataItems, and
+:func:`collate_items` stacks samples into a mini-batch.
 """
 
 from collections import namedtuple
@@ -13,7 +14,8 @@ from torch.utils.data import Dataset
 
 from .transforms import stack_samples
 
-__all__ = ["DataItem", "to_tensor", "as_data_item", "DatasetAdapter"]
+__all__ = ["DataItem", "to_tensor", "as_data_item", "collate_items", "DatasetAdapter",
+           "EmptyDataset"]
 
 DataItem = namedtuple("DataItem", ["inputs", "outputs", "labels"])
 DataItem.__doc__ = """One sample or one mini-batch: float32 ``inputs`` and ``outputs``,
@@ -81,13 +83,47 @@ class DatasetAdapter(Dataset):
 
     def get_batch(self, positions: Sequence[int], epoch: Optional[int] = None) -> DataItem:
         """Return the samples at ``positions`` stacked into one mini-batch."""
-        items = [self[position] for position in positions]
-        fields = []
-        for name, values in zip(DataItem._fields, zip(*items)):
-            if all(value is None for value in values):
-                fields.append(None)
-            elif any(value is None for value in values):
-                raise ValueError(f"some samples have {name} and others None")
-            else:
-                fields.append(torch.stack(values))
-        return DataItem(*fields)
+        return collate_items([self[position] for position in positions])
+
+
+def collate_items(samples: Sequence) -> DataItem:
+    """Stack samples (anything :func:`as_data_item` takes) into one mini-batch.
+
+    Raises
+    ------
+    ValueError
+        If some samples have a field and others None.
+    """
+    items = [as_data_item(sample) for sample in samples]
+    if not items:
+        return DataItem(None, None, None)
+    fields = []
+    for name, values in zip(DataItem._fields, zip(*items)):
+        if all(value is None for value in values):
+            fields.append(None)
+        elif any(value is None for value in values):
+            raise ValueError(f"some samples have {name} and others None")
+        else:
+            fields.append(torch.stack(values))
+    return DataItem(*fields)
+
+
+class EmptyDataset(Dataset):
+    """A dataset without samples: what the loader of a missing split iterates."""
+
+    strata = None
+    indices = np.empty(0, dtype=np.intp)
+    epoch = 0
+
+    def __len__(self) -> int:
+        """Zero."""
+        return 0
+
+    def __getitem__(self, position: int) -> DataItem:
+        raise IndexError(f"sample {position} of an empty dataset")
+
+    def get_batch(self, positions: Sequence[int], epoch: Optional[int] = None) -> DataItem:
+        """Only an empty batch: the dataset has no sample."""
+        if len(positions):
+            raise IndexError(f"samples {list(positions)[:3]} of an empty dataset")
+        return DataItem(None, None, None)

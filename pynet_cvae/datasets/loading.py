@@ -91,7 +91,7 @@ class EpochSampler:
             if strata is None:
                 raise ValueError("sampler 'weighted_random' needs class labels to "
                                  "balance: give stratify_label")
-            codes = np.asarray(strata)[dataset.indices]
+            codes = np.asarray(strata)[getattr(dataset, "sample_rows", dataset.indices)]
             self.weights = torch.from_numpy(balanced_weights(codes))
 
     def __len__(self) -> int:

@@ -17,12 +17,12 @@ import pandas as pd
 from torch.utils.data import Dataset
 
 from .arrays import ArrayDataset
-from .items import DataItem, DatasetAdapter
+from .items import DataItem, DatasetAdapter, EmptyDataset, collate_items
 from .labels import check_missing_label, prepare_labels, strata_codes, stratum_values
 from .loading import BatchLoader
 from .mixing import LabelledMixSampler
-from .splits import SPLITS, Filters, custom_splits, filter_mask, split_folds, split_test, \
-    subsample
+from .splits import SPLIT_METHODS, SPLITS, Filters, custom_splits, filter_mask, pynet_mask, \
+    pynet_split_folds, pynet_split_test, split_folds, split_test, subsample
 from .validation import check_columns, check_fraction, check_int, check_loader_arguments, \
     check_real_dtype, check_sampler, open_array, read_metadata
 from .validation import check_finite as check_finite_values
@@ -30,7 +30,8 @@ from .validation import check_finite as check_finite_values
 __all__ = ["DataManager", "DataItem", "Loaders"]
 
 Loaders = namedtuple("Loaders", ["test", "train", "validation"])
-Loaders.__doc__ = "The loaders asked of :meth:`DataManager.get_dataloader` (None otherwise)."
+Loaders.__doc__ = """The loaders asked of :meth:`DataManager.get_dataloader` (None otherwise);
+pynet calls it ``SetItem``."""
 
 
 class DataManager:
@@ -80,6 +81,10 @@ class DataManager:
         Crop patches of this size on the trailing axes (an int: every axis after the
         channel axis), the same crop for input and output, before the transforms:
         random per sample and epoch in training, centered in validation and test.
+    patch_grid : bool
+        With ``patch_size``: cut every sample into its grid of non-overlapping
+        patches instead, each patch a sample of every split, as pynet does (see
+        :class:`~pynet_cvae.datasets.arrays.ArrayDataset`).
     continuous_labels : bool
         float32 labels instead of int64 class ids.
     sample_size : float
@@ -87,6 +92,12 @@ class DataManager:
     seed : int
         Seed of every random choice: subsample, splits, shuffling, weighted draws,
         augmentation and patches.
+    splits : {"seeded", "pynet"}
+        "seeded": the subsample, test set and folds are shuffled under ``seed`` and
+        each split's rows sorted. "pynet": pynet's splits, to reproduce published
+        pynet folds (:mod:`~pynet_cvae.datasets.splits`): ``sample_size`` drawn from
+        NumPy's global generator, ``(Stratified)ShuffleSplit(random_state=0)`` test
+        set, unshuffled ``(Stratified)KFold`` folds, rows in scikit-learn's order.
     missing_label : int, optional
         Marker of unlabelled rows for semi-supervised training (e.g. -1). A row whose
         label is the marker or an empty cell is kept, with the marker as its label
@@ -103,8 +114,24 @@ class DataManager:
         Scan the input and output arrays for NaN and infinite values (in bounded
         chunks) and raise, naming the first one, when there is one.
     **dataloader_kwargs
-        ``drop_last`` (training loader) and torch ``DataLoader`` arguments such as
-        ``num_workers`` and ``pin_memory``.
+        ``drop_last`` (training loader), ``shuffle`` (True: the loaders without a
+        sampler, validation and test included, draw a random order each epoch, as a
+        torch ``DataLoader(shuffle=True)`` would) and torch ``DataLoader`` arguments
+        such as ``num_workers`` and ``pin_memory``.
+
+    Attributes
+    ----------
+    metadata : pandas.DataFrame
+        The table (None for :meth:`from_numpy` and :meth:`from_dataset`).
+    mask : numpy.ndarray of bool
+        The rows of the table kept by ``projection_labels`` and ``sample_size``.
+    generator : list of (numpy.ndarray, numpy.ndarray or None)
+        The ``(train_rows, validation_rows)`` of each fold (pynet's name).
+    sampler_weights : dict or None
+        With ``stratify_label``: the relative draw weight of one row of each class in
+        the ``"weighted_random"`` sampler (1 / the class's number of kept rows).
+    data_loader_kwargs : dict
+        The ``dataloader_kwargs`` as given (pynet's name).
     """
 
     def __init__(self, input_path: str, metadata_path: str, output_path: Optional[str] = None,
@@ -117,11 +144,16 @@ class DataManager:
                  label_mapping: Optional[dict] = None, patch_size=None,
                  continuous_labels: bool = False, sample_size: float = 1, seed: int = 42,
                  missing_label: Optional[int] = None, labelled_per_batch: Optional[int] = None,
-                 check_finite: bool = True, **dataloader_kwargs):
+                 check_finite: bool = True, splits: str = "seeded", patch_grid: bool = False,
+                 **dataloader_kwargs):
         self._init_loading(batch_size, sampler, seed, dataloader_kwargs)
+        self._keep_options(input_transforms, output_transforms, data_augmentation_transforms,
+                           add_input, test_size)
         check_fraction("test_size", test_size, open_at_zero=False)
         check_fraction("sample_size", sample_size, open_at_zero=True)
         check_int("number_of_folds", number_of_folds, 1)
+        if splits not in SPLIT_METHODS:
+            raise ValueError(f"splits {splits!r} unknown: expected one of {list(SPLIT_METHODS)}")
         check_missing_label(missing_label, continuous_labels)
         if labelled_per_batch is not None and missing_label is None:
             raise ValueError(f"labelled_per_batch={labelled_per_batch!r} needs missing_label "
@@ -143,12 +175,24 @@ class DataManager:
                                  f"output_path {output_path!r}", self.outputs)
         self.metadata = read_metadata(metadata_path, len(self.inputs), input_path)
         strata = self._read_strata(stratify_label)
-        rows = self._project(projection_labels, strata, stratify_label)
-        rows = subsample(rows, sample_size, strata, seed)
+        pynet = splits == "pynet"
+        if pynet:
+            rows = self._project_pynet(projection_labels, sample_size, strata, stratify_label)
+        else:
+            rows = subsample(self._project(projection_labels, strata, stratify_label),
+                             sample_size, strata, seed)
+        self.mask = np.zeros(len(self.metadata), dtype=bool)
+        self.mask[rows] = True
+        self.sampler_weights = None if strata is None else {
+            value: 1.0 / count for value, count in pd.Series(strata[rows]).value_counts(
+                sort=False).items()}
         self.labels = self._read_labels(labels, rows, label_mapping, continuous_labels)
         if custom_stratification is not None:
             folds, test_rows = custom_splits(self.metadata, rows, custom_stratification,
-                                             number_of_folds, seed)
+                                             number_of_folds, seed, pynet)
+        elif pynet:
+            rest, test_rows = pynet_split_test(rows, test_size, strata)
+            folds = pynet_split_folds(rest, number_of_folds, strata)
         else:
             rest, test_rows = split_test(rows, test_size, strata, seed, stratify_label)
             folds = split_folds(rest, number_of_folds, strata, seed, stratify_label)
@@ -156,7 +200,8 @@ class DataManager:
         make = partial(ArrayDataset, self.inputs, outputs=self.outputs, labels=self.labels,
                        strata=None if strata is None else strata_codes(strata, missing_label),
                        input_transforms=input_transforms, output_transforms=output_transforms,
-                       add_input=add_input, patch_size=patch_size, seed=seed)
+                       add_input=add_input, patch_size=patch_size, patch_grid=patch_grid,
+                       seed=seed)
         self.dataset = {
             "train": [make(train, augmentation_transforms=data_augmentation_transforms,
                            random_patches=True) for train, _ in folds],
@@ -171,8 +216,19 @@ class DataManager:
         check_int("seed", seed, 0)
         check_loader_arguments(arguments)
         self.batch_size, self.sampler, self.seed = batch_size, sampler, seed
+        self.data_loader_kwargs = dict(arguments)
         self.drop_last = bool(arguments.pop("drop_last", False))
+        self.shuffle = bool(arguments.pop("shuffle", False))
         self.dataloader_kwargs = arguments
+        self.multi_bloc = False
+
+    def _keep_options(self, input_transforms, output_transforms, augmentation_transforms,
+                      add_input: bool, test_size: Optional[float]) -> None:
+        """Keep the arguments pynet code reads back as attributes."""
+        self.input_transforms = list(input_transforms or [])
+        self.output_transforms = list(output_transforms or [])
+        self.data_augmentation_transforms = list(augmentation_transforms or [])
+        self.add_input, self.test_size = add_input, test_size
 
     def _labelled_mix(self, labelled_per_batch: Optional[int]) -> Optional[list]:
         """One :class:`LabelledMixSampler` per training fold, or None."""
@@ -184,7 +240,7 @@ class DataManager:
         if self.labels is None or self.labels.ndim != 1:
             raise ValueError("labelled_per_batch needs one class column: give labels=[column]")
         return [None if train is None else LabelledMixSampler(
-            self.labels[train.indices], self.batch_size, labelled_per_batch,
+            self.labels[train.sample_rows], self.batch_size, labelled_per_batch,
             self.missing_label) for train in self.dataset["train"]]
 
     def _read_strata(self, column: Optional[str]) -> Optional[np.ndarray]:
@@ -206,6 +262,52 @@ class DataManager:
                              f"row {missing[0]}): expected a class for every row (or "
                              "missing_label=-1 to keep unlabelled rows)")
         return rows
+
+    def _project_pynet(self, projection_labels: Optional[Filters], sample_size: float,
+                       strata, column) -> np.ndarray:
+        rows = np.flatnonzero(pynet_mask(self.metadata, projection_labels, sample_size))
+        if not len(rows):
+            raise ValueError(f"projection_labels {projection_labels!r} and sample_size "
+                             f"{sample_size!r} select no row")
+        if strata is not None and pd.isna(strata[rows]).any():
+            raise ValueError(f"stratify_label column {column!r} has missing values: "
+                             "expected a class for every row")
+        return rows
+
+    @property
+    def generator(self) -> List[tuple]:
+        """The ``(train_rows, validation_rows or None)`` of each fold (pynet's name)."""
+        return [(_rows(train), None if validation is None else _rows(validation))
+                for train, validation in zip(self.dataset["train"], self.dataset["validation"])]
+
+    @staticmethod
+    def get_mask(df: pd.DataFrame, projection_labels: Optional[Filters] = None,
+                 sample_size: float = 1, seed: int = 42) -> np.ndarray:
+        """The rows of table ``df`` matching ``projection_labels``, of which a random
+        ``sample_size`` fraction (drawn under ``seed``) is kept.
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            One value per row of ``df``.
+        """
+        check_fraction("sample_size", sample_size, open_at_zero=True)
+        rows = np.arange(len(df))
+        if projection_labels is not None:
+            rows = np.flatnonzero(filter_mask(df, projection_labels, "projection_labels"))
+        mask = np.zeros(len(df), dtype=bool)
+        mask[subsample(rows, sample_size, None, seed)] = True
+        return mask
+
+    @staticmethod
+    def get_mask_indices(mask: np.ndarray) -> np.ndarray:
+        """The row numbers where ``mask`` is True."""
+        return np.flatnonzero(np.asarray(mask))
+
+    @staticmethod
+    def collate_fn(list_samples: list) -> DataItem:
+        """Stack samples (DataItems, dicts or tuples) into one mini-batch DataItem."""
+        return collate_items(list_samples)
 
     def _read_labels(self, labels, rows: np.ndarray, mapping, continuous: bool):
         if labels is None:
@@ -255,8 +357,9 @@ class DataManager:
         -------
         Loaders
             ``(test, train, validation)``; the validation loader is None for a fold
-            without validation (``number_of_folds=1``). Loaders have ``len`` (batches),
-            ``dataset``, ``set_epoch(epoch)`` and ``state_dict()``.
+            without validation (``number_of_folds=1``), the test loader empty without
+            a test set (as in pynet). Loaders have ``len`` (batches), ``dataset``,
+            ``set_epoch(epoch)`` and ``state_dict()``.
         """
         loaders = dict.fromkeys(Loaders._fields)
         if train or validation:
@@ -267,15 +370,17 @@ class DataManager:
                 raise ValueError("train=True but the manager has no train set")
             sampler = self.sampler if self._mix_samplers is None else \
                 self._mix_samplers[fold_index]
+            if sampler is None and self.shuffle:
+                sampler = "random"
             loaders["train"] = self._loader(dataset, sampler, fold_index, self.drop_last)
+        in_order = "random" if self.shuffle else None
         if validation and self.dataset["validation"][fold_index] is not None:
             loaders["validation"] = self._loader(self.dataset["validation"][fold_index],
-                                                 None, fold_index, False)
+                                                 in_order, fold_index, False)
         if test:
-            if self.dataset["test"] is None:
-                raise ValueError("test=True but the manager has no test set (test_size=0 or "
-                                 "no 'test' in custom_stratification)")
-            loaders["test"] = self._loader(self.dataset["test"], None, 0, False)
+            dataset = self.dataset["test"]
+            loaders["test"] = self._loader(EmptyDataset() if dataset is None else dataset,
+                                           in_order, 0, False)
         return Loaders(**loaders)
 
     @classmethod
@@ -284,6 +389,7 @@ class DataManager:
         manager = cls.__new__(cls)
         manager._init_loading(batch_size, sampler, seed, arguments)
         manager.inputs = manager.outputs = manager.labels = manager.metadata = None
+        manager.mask = manager.sampler_weights = None
         manager.missing_label = missing_label
         manager._mix_samplers = None
         manager.number_of_folds = 1
@@ -291,26 +397,28 @@ class DataManager:
         return manager
 
     @classmethod
-    def from_numpy(cls, train_inputs=None, train_outputs=None, train_labels=None,
+    def from_numpy(cls, test_inputs=None, test_outputs=None, test_labels=None,
+                   train_inputs=None, train_outputs=None, train_labels=None,
                    validation_inputs=None, validation_outputs=None, validation_labels=None,
-                   test_inputs=None, test_outputs=None, test_labels=None, batch_size: int = 1,
-                   sampler="random", input_transforms=None, output_transforms=None,
-                   data_augmentation_transforms=None, add_input: bool = False,
-                   label_mapping: Optional[dict] = None, patch_size=None,
-                   continuous_labels: bool = False, seed: int = 42,
+                   batch_size: int = 1, sampler="random", input_transforms=None,
+                   output_transforms=None, data_augmentation_transforms=None,
+                   add_input: bool = False, label_mapping: Optional[dict] = None,
+                   patch_size=None, continuous_labels: bool = False, seed: int = 42,
                    missing_label: Optional[int] = None, check_finite: bool = True,
-                   **dataloader_kwargs) -> "DataManager":
+                   patch_grid: bool = False, **dataloader_kwargs) -> "DataManager":
         """Build a one-fold manager from arrays (memmaps stay memmaps).
 
-        Parameters are those of :class:`DataManager`; ``<split>_inputs`` of shape
-        ``(N, ...)`` with ``<split>_outputs`` and ``<split>_labels`` of ``N`` rows.
-        "weighted_random" balances the classes of ``train_labels`` (unlabelled rows,
-        ``missing_label``, at their natural frequency).
+        Parameters are those of :class:`DataManager`, in pynet's order;
+        ``<split>_inputs`` of shape ``(N, ...)`` with ``<split>_outputs`` and
+        ``<split>_labels`` of ``N`` rows. "weighted_random" balances the classes of
+        ``train_labels`` (unlabelled rows, ``missing_label``, at their natural
+        frequency).
         """
         check_sampler(sampler)
         check_missing_label(missing_label, continuous_labels)
         common = dict(input_transforms=input_transforms, output_transforms=output_transforms,
-                      add_input=add_input, patch_size=patch_size, seed=seed)
+                      add_input=add_input, patch_size=patch_size, patch_grid=patch_grid,
+                      seed=seed)
         labelling = dict(mapping=label_mapping, continuous=continuous_labels,
                          missing_label=missing_label, check_finite=check_finite)
         datasets = {}
@@ -322,25 +430,41 @@ class DataManager:
                            random_patches=True) if split == "train" else common
             datasets[split] = _numpy_dataset(split, inputs, outputs, labels, sampler, options,
                                              **labelling)
-        return cls._single_fold(datasets["train"], datasets["validation"], datasets["test"],
-                                batch_size, sampler, seed, dataloader_kwargs, missing_label)
+        manager = cls._single_fold(datasets["train"], datasets["validation"],
+                                   datasets["test"], batch_size, sampler, seed,
+                                   dataloader_kwargs, missing_label)
+        manager._keep_options(input_transforms, output_transforms,
+                              data_augmentation_transforms, add_input, None)
+        return manager
 
     @classmethod
-    def from_dataset(cls, train_dataset: Optional[Dataset] = None,
-                     validation_dataset: Optional[Dataset] = None,
-                     test_dataset: Optional[Dataset] = None, batch_size: int = 1,
-                     sampler="random", seed: int = 42, **dataloader_kwargs) -> "DataManager":
-        """Build a one-fold manager from torch datasets.
+    def from_dataset(cls, test_dataset: Optional[Dataset] = None,
+                     train_dataset: Optional[Dataset] = None,
+                     validation_dataset: Optional[Dataset] = None, batch_size: int = 1,
+                     sampler="random", multi_bloc: bool = False, seed: int = 42,
+                     **dataloader_kwargs) -> "DataManager":
+        """Build a one-fold manager from torch datasets (pynet's argument order).
 
         Items may be DataItems, dicts, ``(inputs, outputs, labels)`` or
         ``(inputs, labels)`` tuples, or bare inputs; they become DataItem tensors.
+        ``multi_bloc=True`` (pynet's items holding a list of arrays per field) is
+        refused: give one array per field.
         """
+        if multi_bloc:
+            raise ValueError("multi_bloc=True is not supported: items must hold one array "
+                             "per field (e.g. concatenate the blocs on the channel axis)")
         if isinstance(sampler, str) and sampler == "weighted_random":
             raise ValueError("sampler 'weighted_random' is not available with from_dataset "
                              "(no class column): expected 'random', None or a Sampler subclass")
         wrap = [None if dataset is None else DatasetAdapter(dataset)
                 for dataset in (train_dataset, validation_dataset, test_dataset)]
         return cls._single_fold(*wrap, batch_size, sampler, seed, dataloader_kwargs)
+
+
+def _rows(dataset: Dataset) -> np.ndarray:
+    """The rows a split's dataset reads (positions for a wrapped torch dataset)."""
+    indices = getattr(dataset, "indices", None)
+    return np.arange(len(dataset)) if indices is None else indices
 
 
 def _check_arrays_finite(input_name: str, inputs: np.ndarray, output_name: str,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -64,13 +64,16 @@ def record_prepared(item: Tuple[str, Optional[str], str]) -> str:
     return path
 
 
-def is_prepared(item: Tuple[str, Optional[str], str]) -> bool:
+def is_prepared(item: Tuple[str, Optional[str], str],
+                required: Sequence[str] = ("label", "split")) -> bool:
     """Tell whether a data set's prepared files can be reused as they are.
 
     Parameters
     ----------
     item : Item
         ``(input_path, output_path, metadata_path)``.
+    required : sequence of str, default ("label", "split")
+        The columns the table must have.
 
     Returns
     -------
@@ -90,7 +93,7 @@ def is_prepared(item: Tuple[str, Optional[str], str]) -> bool:
         logger.warning("prepared files %s are unreadable (%s): preparing again",
                        inputs, error)
         return False
-    if rows != lines or not {"label", "split"} <= set(columns):
+    if rows != lines or not set(required) <= set(columns):
         logger.warning("prepared files %s (%d rows) and %s (%d rows, columns %s) "
                        "disagree: preparing again", inputs, rows, metadata, lines, columns)
         return False

@@ -7,32 +7,48 @@ Rows go through: ``projection_labels`` filter (:func:`filter_mask`) ->
 (:func:`custom_splits`). Every function works on arrays of row numbers (never on the
 data) and every random choice derives from ``seed``. ``strata`` holds one class value
 per row of the table (or is None without stratification).
+
+``splits="pynet"`` (:data:`SPLIT_METHODS`) uses pynet's choices instead, to get the
+folds that published pynet results used: the ``sample_size`` draw from NumPy's
+global generator (:func:`pynet_mask`), a test set from ``ShuffleSplit`` /
+``StratifiedShuffleSplit`` with ``random_state=0`` (:func:`pynet_split_test`) and
+unshuffled ``KFold`` / ``StratifiedKFold`` folds (:func:`pynet_split_folds`), each
+split keeping scikit-learn's row order.
 """
 
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import (KFold, ShuffleSplit, StratifiedKFold,
+                                     StratifiedShuffleSplit, train_test_split)
 
 from .validation import check_columns, plain_value
 
-__all__ = ["SPLITS", "Filters", "filter_mask", "check_class_sizes", "subsample", "split_test",
-           "split_folds", "custom_splits"]
+__all__ = ["SPLITS", "SPLIT_METHODS", "Filters", "filter_mask", "check_class_sizes",
+           "subsample", "split_test", "split_folds", "custom_splits", "pynet_mask",
+           "pynet_split_test", "pynet_split_folds"]
 
 SPLITS = ("train", "validation", "test")
+SPLIT_METHODS = ("seeded", "pynet")
+"""``splits`` of a DataManager: shuffled under ``seed`` and sorted, or pynet's."""
 Filters = Dict[str, Any]
 FoldPairs = List[Tuple[np.ndarray, Optional[np.ndarray]]]
 
 
 def filter_mask(metadata: pd.DataFrame, filters: Filters, role: str) -> np.ndarray:
-    """Rows whose ``column`` value is ``value`` (or in a list of values) for each item."""
+    """Rows whose ``column`` value is ``value`` (or in a list of values) for each item.
+
+    A value of None filters nothing on its column, as in pynet.
+    """
     if not isinstance(filters, dict):
         raise ValueError(f"{role} {filters!r} is invalid: expected a dict "
                          "{column: value or list of values}")
     check_columns(metadata, list(filters), role)
     mask = np.ones(len(metadata), dtype=bool)
     for column, value in filters.items():
+        if value is None:
+            continue
         values = list(value) if isinstance(value, (list, tuple, set, np.ndarray)) else [value]
         mask &= metadata[column].isin(values).to_numpy()
     return mask
@@ -115,8 +131,12 @@ def split_folds(rows: np.ndarray, folds: int, strata: Optional[np.ndarray], seed
 
 
 def custom_splits(metadata: pd.DataFrame, rows: np.ndarray, custom: Dict[str, Filters],
-                  folds: int, seed: int) -> Tuple[FoldPairs, Optional[np.ndarray]]:
-    """Return ``(fold pairs, test_rows or None)`` selected by metadata filters."""
+                  folds: int, seed: int, pynet: bool = False
+                  ) -> Tuple[FoldPairs, Optional[np.ndarray]]:
+    """Return ``(fold pairs, test_rows or None)`` selected by metadata filters.
+
+    Without a "validation" filter, "train" is K-folded (unshuffled with ``pynet``).
+    """
     if not isinstance(custom, dict) or "train" not in custom or set(custom) - set(SPLITS):
         keys = sorted(custom) if isinstance(custom, dict) else custom
         raise ValueError(f"custom_stratification keys {keys!r} are invalid: expected "
@@ -132,7 +152,60 @@ def custom_splits(metadata: pd.DataFrame, rows: np.ndarray, custom: Dict[str, Fi
     _check_disjoint(chosen)
     if "validation" in chosen:
         return [(chosen["train"], chosen["validation"])], chosen.get("test")
+    if pynet:
+        return pynet_split_folds(chosen["train"], folds, None), chosen.get("test")
     return split_folds(chosen["train"], folds, None, seed, None), chosen.get("test")
+
+
+def pynet_mask(metadata: pd.DataFrame, projection_labels: Optional[Filters],
+               sample_size: float) -> np.ndarray:
+    """pynet's row mask: a ``sample_size`` draw per row from NumPy's global generator
+    (made even when ``sample_size`` is 1, as pynet does), then the projection filters."""
+    mask = np.random.choice(2, len(metadata), p=[1 - sample_size, sample_size]).astype(bool)
+    if projection_labels is not None:
+        mask &= filter_mask(metadata, projection_labels, "projection_labels")
+    return mask
+
+
+def _sklearn_split(splitter: Any, rows: np.ndarray, codes: Optional[np.ndarray],
+                   what: str) -> Tuple[np.ndarray, np.ndarray]:
+    try:
+        first, second = next(splitter.split(np.zeros(len(rows)), codes))
+    except ValueError as error:
+        raise ValueError(f"{what} cannot split {len(rows)} rows: {error}") from error
+    return rows[first], rows[second]
+
+
+def pynet_split_test(rows: np.ndarray, test_size: float, strata: Optional[np.ndarray]
+                     ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    """pynet's test split: ``(StratifiedShuffleSplit or ShuffleSplit)(random_state=0)``."""
+    if test_size == 0:
+        return rows, None
+    if strata is not None:
+        splitter = StratifiedShuffleSplit(n_splits=1, random_state=0, test_size=test_size)
+        return _sklearn_split(splitter, rows, _codes(strata, rows), f"test_size {test_size!r}")
+    if test_size == 1:
+        return rows[:0], rows
+    splitter = ShuffleSplit(n_splits=1, random_state=0, test_size=test_size)
+    return _sklearn_split(splitter, rows, None, f"test_size {test_size!r}")
+
+
+def pynet_split_folds(rows: np.ndarray, folds: int, strata: Optional[np.ndarray]) -> FoldPairs:
+    """pynet's folds: unshuffled ``StratifiedKFold`` or ``KFold`` over ``rows`` in order
+    (one fold: every row for training, no validation)."""
+    if len(rows) == 0:
+        return []
+    if folds == 1:
+        return [(rows, None)]
+    what = f"number_of_folds {folds}"
+    if strata is None:
+        pairs = KFold(folds).split(rows)
+    else:
+        pairs = StratifiedKFold(folds).split(rows, _codes(strata, rows))
+    try:
+        return [(rows[train], rows[validation]) for train, validation in pairs]
+    except ValueError as error:
+        raise ValueError(f"{what} cannot split {len(rows)} rows: {error}") from error
 
 
 def _check_disjoint(chosen: Dict[str, np.ndarray]) -> None:

@@ -9,6 +9,14 @@ function so; :class:`Flatten` and :class:`Standardize` are batch-capable.
 :func:`run_transforms` runs a list of transforms on a mini-batch,
 :func:`run_transforms_on_sample` on one sample, with the same results, and
 :func:`augment_pair` runs augmentations on an input and its output under one seed.
+
+pynet's hooks
+-------------
+Before each call, a transform with a ``seed`` attribute gets the sample's seed
+(the same value for an input and its output, so that a random transform such as
+pynet's ``augmentation.Transformer`` makes the same choices on both), and one with a
+``dtype`` attribute gets ``"input"`` or ``"output"``. A transform with a ``seed``
+attribute always runs sample by sample.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import numpy as np
 from .seeding import seed_global_rngs
 
 __all__ = ["Transform", "Flatten", "Standardize", "batched", "stack_samples",
-           "run_transforms", "run_transforms_on_sample", "augment_pair"]
+           "run_transforms", "run_transforms_on_sample", "augment_pair", "takes_seed"]
 
 Transform = Callable[[Any], Any]
 
@@ -106,33 +114,56 @@ def stack_samples(samples: Union[np.ndarray, Sequence[Any]]) -> np.ndarray:
     return np.stack([np.asarray(sample) for sample in samples])
 
 
-def run_transforms(samples, transforms: Sequence[Transform]):
+def takes_seed(transforms: Sequence[Transform]) -> bool:
+    """Tell whether a transform has pynet's ``seed`` attribute (see the module doc)."""
+    return any(hasattr(transform, "seed") for transform in transforms)
+
+
+def _is_batched(transform: Transform) -> bool:
+    return bool(getattr(transform, "batched", False)) and not hasattr(transform, "seed")
+
+
+def _call(transform: Transform, sample, role: Optional[str], seed: Optional[int]):
+    """Call ``transform`` on one sample after setting pynet's hooks."""
+    if seed is not None and hasattr(transform, "seed"):
+        transform.seed = seed
+    if role is not None and hasattr(transform, "dtype"):
+        transform.dtype = role
+    return transform(sample)
+
+
+def run_transforms(samples, transforms: Sequence[Transform], role: Optional[str] = None,
+                   seeds: Optional[Sequence[int]] = None):
     """Run ``transforms`` in order on a batch (an array or a list of samples).
 
     A batch-capable transform gets the whole batch array once; a run of other
     transforms is applied sample by sample, the results written into one array.
+    ``role`` (``"input"`` / ``"output"``) and ``seeds`` (one per sample) feed pynet's
+    ``dtype`` and ``seed`` hooks.
     """
     start = 0
     while start < len(transforms):
-        if getattr(transforms[start], "batched", False):
-            samples = transforms[start](stack_samples(samples))
+        if _is_batched(transforms[start]):
+            samples = _call(transforms[start], stack_samples(samples), role, None)
             start += 1
             continue
         stop = start
-        while stop < len(transforms) and not getattr(transforms[stop], "batched", False):
+        while stop < len(transforms) and not _is_batched(transforms[stop]):
             stop += 1
-        samples = _map_samples(samples, transforms[start:stop])
+        samples = _map_samples(samples, transforms[start:stop], role, seeds)
         start = stop
     return samples
 
 
-def run_transforms_on_sample(sample, transforms: Sequence[Transform]):
+def run_transforms_on_sample(sample, transforms: Sequence[Transform],
+                             role: Optional[str] = None, seed: Optional[int] = None):
     """Run ``transforms`` in order on one sample, as :func:`run_transforms` would."""
     for transform in transforms:
-        if getattr(transform, "batched", False):
-            sample = np.asarray(transform(np.asarray(sample)[np.newaxis]))[0]
+        if _is_batched(transform):
+            sample = np.asarray(_call(transform, np.asarray(sample)[np.newaxis], role,
+                                      None))[0]
         else:
-            sample = transform(sample)
+            sample = _call(transform, sample, role, seed)
     return sample
 
 
@@ -141,34 +172,33 @@ def augment_pair(inputs, outputs: Optional[Any], transforms: Sequence[Transform]
 
     Call inside :func:`~pynet_cvae.datasets.seeding.restored_global_rngs`. Random
     augmentations that draw from ``random``, ``numpy.random`` or torch's default
-    generator thus make the same choices for the input and its output.
+    generator thus make the same choices for the input and its output; a transform
+    with pynet's ``seed`` attribute gets ``seed`` for both.
     """
     seed_global_rngs(seed)
-    inputs = run_transforms_on_sample(inputs, transforms)
+    inputs = run_transforms_on_sample(inputs, transforms, "input", seed)
     if outputs is not None:
         seed_global_rngs(seed)
-        outputs = run_transforms_on_sample(outputs, transforms)
+        outputs = run_transforms_on_sample(outputs, transforms, "output", seed)
     return inputs, outputs
 
 
-def _chain(transforms: Sequence[Transform]) -> Transform:
-    if len(transforms) == 1:
-        return transforms[0]
-
-    def chained(sample):
+def _chain(transforms: Sequence[Transform], role: Optional[str]) -> Callable:
+    def chained(sample, seed):
         for transform in transforms:
-            sample = transform(sample)
+            sample = _call(transform, sample, role, seed)
         return sample
     return chained
 
 
-def _map_samples(samples, transforms: Sequence[Transform]) -> np.ndarray:
-    apply = _chain(transforms)
-    first = np.asarray(apply(samples[0]))
+def _map_samples(samples, transforms: Sequence[Transform], role: Optional[str],
+                 seeds: Optional[Sequence[int]]) -> np.ndarray:
+    apply = _chain(transforms, role)
+    first = np.asarray(apply(samples[0], None if seeds is None else seeds[0]))
     batch = np.empty((len(samples),) + first.shape, dtype=first.dtype)
     batch[0] = first
     for index in range(1, len(samples)):
-        sample = apply(samples[index])
+        sample = apply(samples[index], None if seeds is None else seeds[index])
         if type(sample) is not np.ndarray or sample.shape != first.shape \
                 or sample.dtype != batch.dtype:
             sample = np.asarray(sample)

@@ -20,7 +20,7 @@ __all__ = ["SAMPLER_NAMES", "plain_value", "check_fraction", "check_int", "check
            "check_finite", "check_real_dtype"]
 
 SAMPLER_NAMES = ("random", "weighted_random")
-_MANAGED_LOADER_ARGUMENTS = ("dataset", "batch_size", "shuffle", "sampler", "batch_sampler",
+_MANAGED_LOADER_ARGUMENTS = ("dataset", "batch_size", "sampler", "batch_sampler",
                              "collate_fn")
 _LOADER_ARGUMENTS = sorted(set(inspect.signature(DataLoader).parameters)
                            - set(_MANAGED_LOADER_ARGUMENTS))
@@ -83,12 +83,18 @@ def check_real_dtype(array: np.ndarray, name: str) -> None:
 
 
 def open_array(path: str, name: str) -> np.ndarray:
-    """Open the ``.npy`` file ``path`` memory-mapped (read-only); ``name`` names it."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{name} {path!r} does not exist")
+    """Open the ``.npy`` file ``path`` memory-mapped (read-only); ``name`` names it.
+
+    The file is opened through ``numpy.load`` first and checked after, so that a
+    ``numpy.load`` replaced in a test (``unittest.mock.patch``) serves the array.
+    """
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{name} {path!r} does not exist") from None
     except (OSError, ValueError) as error:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{name} {path!r} does not exist") from None
         raise ValueError(f"{name} {path!r} is not a readable .npy array: {error}") from None
     if not isinstance(array, np.ndarray) or array.ndim == 0:
         raise ValueError(f"{name} {path!r} is not a .npy array of shape (N, ...)")
@@ -97,12 +103,17 @@ def open_array(path: str, name: str) -> np.ndarray:
 
 
 def read_metadata(path: str, rows: int, input_path: str) -> pd.DataFrame:
-    """Read the tab-separated table ``path``, which must have ``rows`` rows."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"metadata_path {path!r} does not exist")
+    """Read the tab-separated table ``path``, which must have ``rows`` rows.
+
+    As for :func:`open_array`, ``pandas.read_csv`` is called first.
+    """
     try:
         metadata = pd.read_csv(path, sep="\t")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"metadata_path {path!r} does not exist") from None
     except (OSError, ValueError, UnicodeDecodeError) as error:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"metadata_path {path!r} does not exist") from None
         raise ValueError(f"metadata_path {path!r} is not a readable tab-separated "
                          f"table: {error}") from None
     if len(metadata) != rows:

@@ -77,7 +77,7 @@ def test_length_mismatches_are_named(files, tmp_path):
                                  "test": {"label": 1}}),
      "splits 'train' and 'test' share 25 rows"),
     (dict(patch_size=9), "patch_size 9 does not fit samples of shape \\(1, 4, 4\\)"),
-    (dict(shuffle=True), "dataloader argument 'shuffle' is set by the DataManager"),
+    (dict(collate_fn=list), "dataloader argument 'collate_fn' is set by the DataManager"),
     (dict(workers=2), "dataloader argument 'workers' unknown"),
     (dict(seed=-1), "seed -1 is invalid"),
 ])
