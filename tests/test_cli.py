@@ -13,7 +13,8 @@ from pynet_cvae.checkpoint import load_checkpoint
 from pynet_cvae.cli import main
 from pynet_cvae.commands import train as train_command
 from pynet_cvae.plugins.cvae import CVAE, ConditionalCVAE, load_trained_model
-from pynet_cvae.plugins.cvae import conditional_model, recipes
+from pynet_cvae.plugins.cvae import recipes
+from pynet_cvae.plugins.cvae.zoo import m2
 
 
 def test_train_writes_checkpoints_histories_and_sample_grids(tmp_path, capsys):
@@ -64,8 +65,8 @@ def test_the_tutorial_recipe_stays_available(tmp_path, capsys):
 
 def test_the_command_line_choices_are_the_plugins():
     assert set(train_command.RECIPES) == set(recipes.RECIPES)
-    assert set(train_command.ARCHITECTURES) == set(conditional_model.ARCHITECTURES)
-    assert set(train_command.UNLABELLED_MODES) == set(conditional_model.UNLABELLED_MODES)
+    assert set(train_command.ARCHITECTURES) == set(recipes.ARCHITECTURES)
+    assert set(train_command.UNLABELLED_MODES) == set(m2.UNLABELLED_MODES)
 
 
 def test_sample_writes_a_grid_with_a_row_per_class(tmp_path, capsys):

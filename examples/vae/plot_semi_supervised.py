@@ -3,7 +3,7 @@ Semi-supervised training: a few labels, many images
 ===================================================
 
 A conditional VAE needs the class of each training image... or does it? With
-:class:`~pynet_cvae.plugins.cvae.ConditionalCVAE` the label of an image may be
+:class:`~pynet_cvae.plugins.cvae.SemiSupervisedCVAE` the label of an image may be
 missing: the model then treats the class as a latent variable, sums the ELBO over
 every class weighted by its own classifier q(y|x), and trains on the image without
 any cross-entropy (Kingma et al. 2014, model M2). Here we keep the labels of 10

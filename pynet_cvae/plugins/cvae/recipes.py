@@ -6,9 +6,10 @@
     weight 10, Adam at 1e-3. The encoder never sees the class.
 ``"conditional"``
     :class:`~pynet_cvae.plugins.cvae.ConditionalCVAE`: encoder conditioned on the class,
-    true class fed to the decoder, :class:`~pynet_cvae.plugins.cvae.ConditionalELBOLoss`
-    with a consistency term, labels optional (semi-supervised, with pseudo-labels on
-    augmented views of the unlabelled images). Its defaults
+    true class fed to the decoder, trained with its objective (with a consistency
+    term); with missing labels :class:`~pynet_cvae.plugins.cvae.SemiSupervisedCVAE`
+    (semi-supervised, with pseudo-labels on augmented views of the unlabelled
+    images). Its defaults
     (:data:`RECIPE_DEFAULTS`) were chosen from the measurements of
     ``benchmarks/cvae_quality.py``.
 
@@ -23,11 +24,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .conditional_losses import ClassifierAccuracy, ConditionalELBOLoss
-from .conditional_model import ConditionalCVAE
-from .losses import ClassificationLoss, DecodeLoss, VAELoss
-from .model import CVAE
+from .metrics import ClassifierAccuracy
 from .schedules import KLWarmup, TemperatureSchedule
+from .zoo import (CVAE, ClassificationLoss, ConditionalCVAE, DecodeLoss, SemiSupervisedCVAE,
+                  VAELoss)
 
 RECIPES = ("conditional", "tutorial")
 
@@ -159,7 +159,7 @@ def build_recipe(name: str, input_dim: int, n_classes: int,
                              "semi_supervised")
         settings["consistency_weight"] = 0.0
         settings["pseudo_labels"] = False
-    recipe = _conditional(input_dim, n_classes, image_shape, settings)
+    recipe = _conditional(input_dim, n_classes, image_shape, settings, semi_supervised)
     if classifier_only:
         recipe.loss = ClassificationLoss()
         recipe.metrics = [ClassifierAccuracy()]
@@ -180,34 +180,49 @@ def _tutorial(input_dim: int, n_classes: int, settings: Dict[str, Any]) -> Recip
         add_labels=False, options=settings)
 
 
+#: The registered networks of each ``architecture`` option: (trunk, decoder).
+ARCHITECTURE_NETWORKS = {"mlp": ("DenseTrunk", "DenseDecoder"),
+                         "conv": ("Conv2dTrunk", "Conv2dDecoder")}
+ARCHITECTURES = tuple(ARCHITECTURE_NETWORKS)
+
+
 def _conditional(input_dim: int, n_classes: int, image_shape: Optional[Sequence[int]],
-                 settings: Dict[str, Any]) -> Recipe:
+                 settings: Dict[str, Any], semi_supervised: bool) -> Recipe:
+    if settings["architecture"] not in ARCHITECTURE_NETWORKS:
+        raise ValueError(f"architecture must be one of {ARCHITECTURES}, got "
+                         f"{settings['architecture']!r}")
+    trunk, decoder = ARCHITECTURE_NETWORKS[settings["architecture"]]
     consistency_samples = settings["consistency_samples"] if settings[
         "consistency_weight"] else 0
     kwargs = {"input_dim": input_dim, "hidden_dim": settings["hidden_dim"],
               "latent_dim": settings["latent_dim"], "n_classes": n_classes,
-              "architecture": settings["architecture"],
               "image_shape": None if image_shape is None else list(image_shape),
-              "shared_trunk": bool(settings["shared_trunk"]),
-              "consistency_samples": consistency_samples,
-              "unlabelled": settings["unlabelled"], "temperature": settings["temperature"],
-              "pseudo_labels": bool(settings["pseudo_labels"]),
-              "pseudo_label_threshold": settings["pseudo_label_threshold"],
-              "augment_flip": bool(settings["augment_flip"]),
+              "encoder": trunk, "decoder": decoder,
+              "classifier_trunk": None if settings["shared_trunk"] else trunk,
               "classifier_average": settings["classifier_average"],
-              "elbo_trains_classifier": bool(settings["elbo_trains_classifier"])}
-    observers: List[Tuple[str, Callable[..., Any]]] = []
+              "classification_weight": settings["classification_weight"],
+              "consistency_weight": settings["consistency_weight"],
+              "consistency_samples": consistency_samples}
+    network = ConditionalCVAE
+    if semi_supervised:
+        network = SemiSupervisedCVAE
+        kwargs.update({"unlabelled": settings["unlabelled"],
+                       "temperature": settings["temperature"],
+                       "pseudo_labels": bool(settings["pseudo_labels"]),
+                       "pseudo_label_threshold": settings["pseudo_label_threshold"],
+                       "pseudo_label_weight": settings["pseudo_label_weight"],
+                       "augment_flip": bool(settings["augment_flip"]),
+                       "elbo_trains_classifier": bool(settings["elbo_trains_classifier"])})
+    model = network(**kwargs)
+    observers: List[Tuple[str, Callable[..., Any]]] = list(model.training_observers())
     if settings["kl_warmup"]:
         observers.append(("before_epoch", KLWarmup(settings["kl_warmup"])))
     if settings["temperature_end"] is not None:
         observers.append(("before_epoch", TemperatureSchedule(
             settings["temperature"], settings["temperature_end"],
             settings["temperature_epochs"])))
-    loss = ConditionalELBOLoss(classification_weight=settings["classification_weight"],
-                               consistency_weight=settings["consistency_weight"],
-                               pseudo_label_weight=settings["pseudo_label_weight"])
     return Recipe(
-        name="conditional", network="ConditionalCVAE", model_kwargs=kwargs,
-        model=ConditionalCVAE(**kwargs), loss=loss,
+        name="conditional", network=network.__name__, model_kwargs=model.config_dict(),
+        model=model, loss=model.objective,
         metrics=[VAELoss(), ClassifierAccuracy()], learning_rate=settings["learning_rate"],
         add_labels=True, observers=observers, options=settings)

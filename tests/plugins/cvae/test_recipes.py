@@ -1,8 +1,8 @@
 import pytest
 
 from pynet_cvae.plugins.cvae import (
-    CVAE, ClassificationLoss, ClassifierAccuracy, ConditionalCVAE, ConditionalELBOLoss,
-    DecodeLoss, KLWarmup, TemperatureSchedule)
+    CVAE, ClassificationLoss, ClassifierAccuracy, ConditionalCVAE, DecodeLoss, KLWarmup,
+    Objective, SemiSupervisedCVAE, TemperatureSchedule)
 from pynet_cvae.plugins.cvae.recipes import RECIPE_DEFAULTS, build_recipe
 
 
@@ -18,14 +18,15 @@ def test_the_conditional_recipe_takes_its_defaults_and_options():
     recipe = build_recipe("conditional", 64, 10, (8, 8))
     defaults = RECIPE_DEFAULTS["conditional"]
     assert isinstance(recipe.model, ConditionalCVAE) and recipe.add_labels
-    assert recipe.model.architecture == defaults["architecture"]
+    assert defaults["architecture"] == "conv" and recipe.model.config.encoder == "Conv2dTrunk"
     assert recipe.model.hidden_dim == defaults["hidden_dim"]
-    assert isinstance(recipe.loss, ConditionalELBOLoss)
-    assert recipe.model.consistency_samples == defaults["consistency_samples"]
+    assert recipe.loss is recipe.model.objective and isinstance(recipe.loss, Objective)
+    assert recipe.model.objective["consistency"].samples == defaults["consistency_samples"]
     assert any(isinstance(metric, ClassifierAccuracy) for metric in recipe.metrics)
     custom = build_recipe("conditional", 64, 10, (8, 8), hidden_dim=32, consistency_weight=0,
                           kl_warmup=3, temperature_end=0.5, architecture="mlp")
-    assert custom.model.hidden_dim == 32 and custom.model.consistency_samples == 0
+    assert custom.model.hidden_dim == 32
+    assert "consistency" not in [term.name for term in custom.model.objective.terms]
     assert [type(observer) for _, observer in custom.observers] == [KLWarmup,
                                                                     TemperatureSchedule]
     assert custom.model_kwargs["hidden_dim"] == 32  # what model_config.json stores
@@ -34,9 +35,10 @@ def test_the_conditional_recipe_takes_its_defaults_and_options():
 def test_semi_supervised_and_classifier_only_recipes():
     semi = build_recipe("conditional", 64, 10, (8, 8), semi_supervised=True)
     assert not any(isinstance(metric, ClassifierAccuracy) for metric in semi.metrics)
+    assert isinstance(semi.model, SemiSupervisedCVAE)
     alone = build_recipe("conditional", 64, 10, (8, 8), classifier_only=True)
     assert isinstance(alone.loss, ClassificationLoss)
-    assert alone.model.consistency_samples == 0
+    assert alone.model.config.consistency_samples == 0
 
 
 def test_recipe_errors_name_the_bad_value():

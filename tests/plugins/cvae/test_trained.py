@@ -10,7 +10,7 @@ from pynet_cvae.plugins.cvae.trained import find_model_config
 
 def test_a_model_is_rebuilt_from_its_checkpoint_and_configuration(tmp_path):
     kwargs = {"input_dim": 64, "hidden_dim": 16, "latent_dim": 3, "n_classes": 10,
-              "architecture": "conv", "image_shape": [8, 8]}
+              "encoder": "Conv2dTrunk", "image_shape": [8, 8]}
     model = ConditionalCVAE(**kwargs)
     checkpoints = tmp_path / "run" / "checkpoints"
     config = save_model_config(str(checkpoints), "ConditionalCVAE", kwargs, dataset="digits")
@@ -19,6 +19,7 @@ def test_a_model_is_rebuilt_from_its_checkpoint_and_configuration(tmp_path):
     loaded, settings = load_trained_model(path)
     assert isinstance(loaded, ConditionalCVAE) and not loaded.training
     assert settings["dataset"] == "digits" and json.load(open(config))["kwargs"] == kwargs
+    assert loaded.config == model.config
     for name, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value)
 

@@ -1,62 +1,67 @@
 import pytest
 import torch
 
-from pynet_cvae.plugins.cvae import ConditionalCVAE, ConditionalELBOLoss
+from pynet_cvae.plugins.cvae import (Condition, ConditionalConfig, ConditionalCVAE,
+                                     Continuous, Categorical)
+from pynet_cvae.plugins.cvae.networks import DenseDecoder, DenseTrunk
+from pynet_cvae.plugins.cvae.objective import Classification, Consistency
 from pynet_cvae.registry import Networks
 
 
-def test_labelled_images_are_encoded_and_decoded_with_their_true_class():
+def small(**fields):
     torch.manual_seed(0)
-    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10)
+    return ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10, **fields)
+
+
+def test_labelled_images_are_encoded_and_decoded_with_their_true_class():
+    model = small()
     labels = torch.tensor([3, 0, 9, 3])
     prediction, outputs = model(torch.rand(4, 64), labels)
     assert prediction.shape == (4, 64) and 0 <= prediction.min() and prediction.max() <= 1
-    assert torch.equal(outputs["y"].argmax(dim=1), labels)
+    assert torch.equal(outputs["condition"].argmax(dim=1), labels)
     assert torch.equal(outputs["labels"], labels)
     assert outputs["z_mu"].shape == outputs["z_var"].shape == (4, 4)
     assert outputs["logits"].shape == (4, 10)
-    assert "marginal_rows" not in outputs  # every label known: nothing to marginalise
 
 
 def test_the_encoder_sees_the_class():
-    torch.manual_seed(0)
-    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10)
+    model = small()
     x = torch.rand(1, 64)
     first = model.encode_latent(x, torch.eye(10)[[0]])[0]
     second = model.encode_latent(x, torch.eye(10)[[1]])[0]
     assert not torch.allclose(first, second)
 
 
-def test_unlabelled_images_get_every_class_in_training_and_a_guess_in_evaluation():
-    torch.manual_seed(0)
-    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10)
-    labels = torch.tensor([2, -1, 5, -1, -1])
-    _, outputs = model(torch.rand(5, 64), labels)
-    assert outputs["marginal_rows"].tolist() == [1, 3, 4]
-    assert outputs["marginal_x_logits"].shape == (3 * 10, 64)
-    assert outputs["marginal_z_mu"].shape == (3 * 10, 4)
-    assert torch.equal(outputs["y"].sum(dim=1), torch.ones(5))  # hard Gumbel samples
+def test_without_labels_evaluation_uses_the_classifier_and_training_refuses():
+    model = small()
     model.eval()
     x = torch.rand(3, 64)
-    _, outputs = model(x)  # no labels at all: the classifier's most probable class
-    assert "marginal_rows" not in outputs
-    assert torch.equal(outputs["y"].argmax(dim=1), model.classify(x).argmax(dim=1))
+    _, outputs = model(x)
+    assert torch.equal(outputs["condition"].argmax(dim=1), model.classify(x).argmax(dim=1))
+    model.train()
+    with pytest.raises(ValueError, match="needs each image's condition \\['class'\\]"):
+        model(x)
+    with pytest.raises(ValueError, match="needs every label.*SemiSupervisedCVAE"):
+        model(x, torch.tensor([0, -1, 2]))
 
 
-def test_sampled_classes_follow_the_temperature_and_hardness():
-    torch.manual_seed(0)
-    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10,
-                            unlabelled="sample", hard=False, temperature=5.0)
-    _, outputs = model(torch.rand(6, 64), torch.full((6,), -1))
-    assert "marginal_rows" not in outputs
-    soft = outputs["y"].detach()
-    assert torch.allclose(soft.sum(dim=1), torch.ones(6)) and float(soft.max()) < 1
+def test_the_objective_reads_as_the_list_of_its_terms():
+    model = small(consistency_samples=16, kl_weight=4.0)
+    assert [term.name for term in model.objective.terms] == [
+        "reconstruction", "kl", "cross_entropy", "consistency"]
+    assert model.objective["kl"].weight == 4.0
+    assert [term.name for term in small(classification_weight=0).objective.terms] == [
+        "reconstruction", "kl"]
+    x, labels = torch.rand(4, 64), torch.tensor([0, 1, 2, 3])
+    prediction, outputs = model(x, labels)
+    model.objective.layer_outputs = outputs
+    loss, values = model.objective(prediction, x, labels)
+    expected = sum(term.effective_weight * values[term.name] for term in model.objective.terms)
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-6)
 
 
 def test_the_consistency_term_trains_the_decoder_but_not_the_classifier():
-    torch.manual_seed(0)
-    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10,
-                            consistency_samples=16)
+    model = small(consistency_samples=16)
     _, outputs = model(torch.rand(4, 64), torch.tensor([0, 1, 2, 3]))
     assert outputs["generated_logits"].shape == (16, 10)
     assert outputs["generated_labels"].shape == (16,)
@@ -69,37 +74,75 @@ def test_the_consistency_term_trains_the_decoder_but_not_the_classifier():
     assert "generated_logits" not in model(torch.rand(2, 64), torch.tensor([0, 1]))[1]
 
 
-@pytest.mark.parametrize("shared_trunk", [True, False])
-def test_convolutional_networks_train_on_a_batch(shared_trunk):
+@pytest.mark.parametrize("classifier_trunk", [None, "Conv2dTrunk"])
+def test_convolutional_networks_train_on_a_batch(classifier_trunk):
     torch.manual_seed(0)
     model = ConditionalCVAE(input_dim=784, hidden_dim=32, latent_dim=4, n_classes=10,
-                            architecture="conv", shared_trunk=shared_trunk,
-                            consistency_samples=4)
+                            encoder="Conv2dTrunk", decoder="Conv2dDecoder",
+                            classifier_trunk=classifier_trunk, consistency_samples=4)
     x = torch.rand(6, 784)
-    labels = torch.tensor([0, 1, -1, 3, -1, 5])
+    labels = torch.tensor([0, 1, 2, 3, 4, 5])
     prediction, outputs = model(x, labels)
-    loss = ConditionalELBOLoss(consistency_weight=1.0)
-    loss.layer_outputs = outputs
-    value, values = loss(prediction, x, labels)
+    model.objective.layer_outputs = outputs
+    value, values = model.objective(prediction, x, labels)
     value.backward()
     assert prediction.shape == (6, 784)
-    assert set(values) == {"reconstruction", "kl", "class_kl", "cross_entropy", "consistency",
-                           "pseudo_label"}
-    assert (model.classifier_trunk is None) == shared_trunk
+    assert set(values) == {"reconstruction", "kl", "cross_entropy", "consistency"}
+    assert (model.classifier_trunk is None) == (classifier_trunk is None)
+
+
+def test_networks_are_injected_or_named_and_the_config_rebuilds_the_model():
+    torch.manual_seed(0)
+    trunk, decoder = DenseTrunk((8, 8), 32), DenseDecoder(4 + 10, 32, (8, 8))
+    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, encoder=trunk,
+                            decoder=decoder)
+    assert model.encoder_trunk is trunk and model.decoder is decoder
+    config = ConditionalConfig(input_dim=64, hidden_dim=32, latent_dim=4)
+    rebuilt = Networks.get("ConditionalCVAE")(**small().config_dict())
+    assert rebuilt.config == small().config
+    assert ConditionalCVAE(config, latent_dim=5).latent_dim == 5  # fields override
+    assert ConditionalCVAE({"input_dim": 64, "hidden_dim": 32}).hidden_dim == 32
+
+
+def test_a_continuous_condition_without_classifier():
+    condition = Condition([Continuous("brightness", mean=0.5, std=0.2), Categorical("site", 2)])
+    model = ConditionalCVAE(input_dim=64, hidden_dim=16, latent_dim=3, classifier=False,
+                            condition=condition.to_spec())
+    assert model.condition == condition and not model.has_classifier
+    values = torch.tensor([[0.3, 0.0], [0.9, 1.0]])
+    prediction, outputs = model(torch.rand(2, 64), values)
+    assert outputs["condition"].shape == (2, 3) and "logits" not in outputs
+    assert [term.name for term in model.objective.terms] == ["reconstruction", "kl"]
+    images = model.sample({"brightness": [0.2, 0.8]}, n=3)
+    assert images.shape == (6, 64)
+    with pytest.raises(ValueError, match="no classifier to predict the condition"):
+        model.encode(torch.rand(2, 64))
+    assert model.reconstruct(torch.rand(2, 64), values).shape == (2, 64)
+    with pytest.raises(ValueError, match="a classifier needs a class-only condition"):
+        ConditionalCVAE(input_dim=64, condition=condition.to_spec())
+
+
+def test_a_gaussian_likelihood_decodes_means():
+    model = small(likelihood="gaussian", likelihood_sigma=0.2)
+    prediction, outputs = model(torch.rand(2, 64), torch.tensor([0, 1]))
+    assert torch.equal(prediction, outputs["x_logits"])
+    assert repr(model.objective["reconstruction"].likelihood) == "Gaussian(sigma=0.2)"
 
 
 def test_the_model_is_registered_and_errors_name_the_bad_value():
     assert Networks.get("ConditionalCVAE") is ConditionalCVAE
-    with pytest.raises(ValueError, match="architecture must be one of .* got 'rnn'"):
-        ConditionalCVAE(input_dim=64, architecture="rnn")
+    with pytest.raises(ValueError, match="encoder 'Rnn' is not a registered network"):
+        ConditionalCVAE(input_dim=64, encoder="Rnn")
     with pytest.raises(ValueError, match=r"image_shape \(4, 4\) does not hold input_dim 64"):
         ConditionalCVAE(input_dim=64, image_shape=(4, 4))
     with pytest.raises(ValueError, match="multiples of 4, got image_shape \\(6, 6\\)"):
-        ConditionalCVAE(input_dim=36, architecture="conv")
-    with pytest.raises(ValueError, match="unlabelled must be one of"):
-        ConditionalCVAE(input_dim=64, unlabelled="ignore")
+        ConditionalCVAE(input_dim=36, encoder="Conv2dTrunk")
+    with pytest.raises(ValueError, match="ConditionalConfig has no field 'architecture'"):
+        ConditionalCVAE(input_dim=64, architecture="conv")
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        ConditionalCVAE(input_dim=64, likelihood="poisson")
     model = ConditionalCVAE(input_dim=64, hidden_dim=8, latent_dim=2, n_classes=3)
-    with pytest.raises(ValueError, match=r"class ids must lie in \[0, 3\).*got 7"):
+    with pytest.raises(ValueError, match=r"class ids must lie in \[0, 3\).*to 7"):
         model(torch.rand(2, 64), torch.tensor([0, 7]))
     with pytest.raises(ValueError, match="one label per image \\(2\\), got 3"):
         model(torch.rand(2, 64), torch.tensor([0, 1, 2]))
@@ -107,87 +150,8 @@ def test_the_model_is_registered_and_errors_name_the_bad_value():
         model(torch.rand(2, 1, 8, 8))
 
 
-def test_pseudo_labels_target_strong_views_of_unlabelled_images_with_confident_guesses():
-    torch.manual_seed(0)
-    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10,
-                            pseudo_labels=True, pseudo_label_threshold=0.11)
-    x = torch.rand(5, 64)
-    _, outputs = model(x, torch.tensor([2, -1, 5, -1, -1]))
-    assert outputs["augmented_logits"].shape == (2, 10)  # weak views of the labelled
-    assert outputs["pseudo_logits"].shape == (3, 10)
-    assert outputs["pseudo_labels"].shape == outputs["pseudo_mask"].shape == (3,)
-    assert set(outputs["pseudo_mask"].tolist()) <= {0.0, 1.0}
-    assert not outputs["pseudo_labels"].requires_grad  # targets, not trained through
-    outputs["pseudo_logits"].sum().backward()
-    assert model.classifier_head.weight.grad.abs().sum() > 0
-    model.eval()
-    assert "pseudo_logits" not in model(x, torch.tensor([2, -1, 5, -1, -1]))[1]
-    model.train()
-    _, labelled = model(x[:2], torch.tensor([0, 1]))
-    assert "pseudo_logits" not in labelled and labelled["augmented_logits"].shape == (2, 10)
-    with pytest.raises(ValueError, match="pseudo_label_threshold must lie in .0, 1., got 0"):
-        ConditionalCVAE(input_dim=64, pseudo_label_threshold=0)
-
-
-def test_pseudo_labels_handle_batches_without_labelled_or_unlabelled_images():
-    torch.manual_seed(0)
-    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10,
-                            pseudo_labels=True)
-    loss = ConditionalELBOLoss()
-    for labels in (torch.full((3,), -1), torch.tensor([1, 2, 3])):
-        prediction, outputs = model(torch.rand(3, 64), labels)
-        loss.layer_outputs = outputs
-        value, _ = loss(prediction, torch.rand(3, 64), labels)
-        assert torch.isfinite(value)
-
-
-@pytest.mark.parametrize("shared_trunk", [True, False])
-def test_the_classifier_average_follows_training_and_classifies_in_evaluation(shared_trunk):
-    torch.manual_seed(0)
-    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10,
-                            shared_trunk=shared_trunk, classifier_average=0.5)
-    x, labels = torch.rand(8, 64), torch.arange(8)
-    model.eval()
-    assert torch.allclose(model.classify(x), model.classifier_head(
-        model._classifier_features(x)))  # the average starts at the initial weights
-    head = model.classifier_head.weight.detach().clone()
-    model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    loss = ConditionalELBOLoss()
-    seen = []
-    for _ in range(2):
-        seen.append(model.classifier_head.weight.detach().clone())
-        prediction, outputs = model(x, labels)
-        loss.layer_outputs = outputs
-        optimizer.zero_grad()
-        loss(prediction, x, labels)[0].backward()
-        optimizer.step()
-    moved = model.classifier_head.weight.detach()
-    # updated at each forward, with the weights before that step: (w0 + w1) / 2
-    average = model.classifier_average_head_weight
-    assert not torch.allclose(average, head) and not torch.allclose(average, moved)
-    assert torch.allclose(average, (seen[0] + seen[1]) / 2)
-    assert "classifier_average_head_weight" in model.state_dict()
-    model.eval()
-    live = model.classifier_head(model._classifier_features(x))
-    assert not torch.allclose(model.classify(x), live)
-    assert torch.equal(model(x)[1]["logits"], model.classify(x))
-    with pytest.raises(ValueError, match=r"classifier_average must lie in \[0, 1\), got 1"):
-        ConditionalCVAE(input_dim=64, classifier_average=1)
-
-
-@pytest.mark.parametrize("unlabelled", ["marginal", "sample"])
-def test_without_elbo_gradient_unlabelled_images_do_not_train_the_classifier(unlabelled):
-    torch.manual_seed(0)
-    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10,
-                            shared_trunk=False, unlabelled=unlabelled,
-                            elbo_trains_classifier=False)
-    loss = ConditionalELBOLoss()
-    x, labels = torch.rand(4, 64), torch.full((4,), -1)
-    prediction, outputs = model(x, labels)
-    loss.layer_outputs = outputs
-    value, values = loss(prediction, x, labels)
-    assert float(values["class_kl"]) > 0  # q(y|x) still weighs the ELBO
-    value.backward()
-    assert model.classifier_head.weight.grad is None
-    assert model.decoder.layers[0].weight.grad.abs().sum() > 0
+def test_terms_are_the_shared_objects():
+    model = small(consistency_samples=2)
+    assert isinstance(model.objective["cross_entropy"], Classification)
+    assert isinstance(model.objective["consistency"], Consistency)
+    assert model.objective["consistency"].samples == 2
