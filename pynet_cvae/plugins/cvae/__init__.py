@@ -15,7 +15,8 @@ A model is conditioned on a :class:`Condition` (:mod:`.conditions`): named
 covariates, categorical or continuous; its objective is a list of terms
 (:mod:`.objective`). Every model has the generation interface of
 :class:`GenerativeMixin` (``sample``, ``encode``, ``reconstruct``, ``interpolate``);
-:mod:`.evaluation` and :mod:`.judge` measure them, :mod:`.trained` loads what
+:mod:`.evaluation` and :mod:`.judge` measure them, :mod:`.response` how generated
+images follow a continuous covariate, :mod:`.trained` loads what
 ``pynet-cvae train`` wrote, :mod:`.semisupervised` prepares partly labelled data and
 :mod:`.augmentation` makes the augmented views of pseudo-labelling.
 """
@@ -27,6 +28,7 @@ from .grid import make_grid, save_grid_png
 from .metrics import ClassifierAccuracy
 from .objective import Objective
 from .observers import ConditionalSampler, sampling
+from .response import Response, covariate_response
 from .schedules import KLWarmup, TemperatureSchedule
 from .trained import load_trained_model, save_model_config
 from .zoo import (CVAE, ClassificationLoss, ConditionalConfig, ConditionalCVAE,
@@ -43,5 +45,6 @@ __all__ = [
     "ConditionalSampler", "sampling", "make_grid", "save_grid_png",
     "GenerativeMixin", "Encoding", "sample_grid", "write_sample_grid",
     "KLWarmup", "TemperatureSchedule", "load_trained_model", "save_model_config",
+    "covariate_response", "Response",
     "networks",
 ]
