@@ -198,8 +198,8 @@ class Classification(Term):
 
 
 class Consistency(Term):
-    """The frozen classifier's cross-entropy on images decoded from the prior with
-    random classes: it asks the decoder to draw the class it is given.
+    """The frozen classifier's cross-entropy on images decoded from the prior p(z|c)
+    with random classes: it asks the decoder to draw the class it is given.
 
     Parameters
     ----------
@@ -219,8 +219,10 @@ class Consistency(Term):
     def outputs(self, model: Any, state: ForwardState) -> Dict[str, torch.Tensor]:
         device = state.x.device
         labels = torch.randint(model.n_classes, (self.samples,), device=device)
-        z = torch.randn(self.samples, model.latent_dim, device=device)
-        images = model.decode(z, model.condition.encode(labels))
+        noise = torch.randn(self.samples, model.latent_dim, device=device)
+        condition = model.condition.encode(labels).to(device)
+        prior_mu, prior_var = model.prior_parameters(condition)
+        images = model.decode(prior_mu + noise * torch.exp(prior_var / 2), condition)
         return {"generated_logits": model.frozen_classify(images),
                 "generated_labels": labels}
 
