@@ -1,19 +1,14 @@
 """The model zoo: one folder per model family, each a typed config and the model.
 
-``tutorial/``
-    pynet's tutorial CVAE (:class:`CVAE`): a classifier picks the class the decoder
-    sees; the encoder never sees it. Trained with :class:`DecodeLoss`.
-``conditional/``
-    The label-conditioned CVAE (:class:`ConditionalCVAE`): the encoder and the
-    decoder see the condition (a class, or any set of covariates).
-``m2/``
-    The semi-supervised CVAE (:class:`SemiSupervisedCVAE`): Kingma et al.'s M2 on
-    partly labelled data, with pseudo-labels.
+Each sub-package is a family, and its page says what it models: ``tutorial/``
+holds pynet's tutorial CVAE (:class:`CVAE`), ``conditional/`` the label-conditioned
+CVAE (:class:`ConditionalCVAE`), ``m2/`` the semi-supervised M2 with pseudo-labels
+(:class:`SemiSupervisedCVAE`); the tree shows the others.
 
 Each model but the tutorial's is a :class:`~.base.ZooModel`: it owns its objective
 (``model.objective``, the list of its terms), builds its networks from registered
 names or takes them injected, and offers the generation interface. A family is
-added by a folder and its registration here.
+added by its folder and one line below importing it, which registers its model.
 """
 
 from .base import ZooModel
