@@ -14,6 +14,7 @@ added by its folder and one line below importing it, which registers its model.
 from .base import ZooModel
 from .conditional import ConditionalConfig, ConditionalCVAE
 from .m2 import ConditionalELBOLoss, SemiSupervisedConfig, SemiSupervisedCVAE
+from .prior import LearnedPriorCVAE, PriorConfig  # noqa: F401  (a learned prior p(z|c))
 from .tutorial import (CVAE, ClassificationLoss, DecodeLoss, Decoder, DigitClassifier,
                        Encoder, TutorialConfig, VAELoss, idx2onehot)
 
