@@ -21,6 +21,7 @@ EXAMPLE_ORDER = (
     "plot_observer_signals.py",
     "plot_early_stopping_scheduler.py",
     "plot_custom_plugin.py",
+    "plot_zoo_model.py",
 )
 
 
