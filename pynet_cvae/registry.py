@@ -1,4 +1,4 @@
-"""Registries of networks, losses, metrics, observers and fetchers.
+"""Registries of networks, losses, metrics, observers, fetchers and recipes.
 
 Objects are added with a class decorator::
 
@@ -27,7 +27,7 @@ logger = logging.getLogger("pynet_cvae")
 PLUGIN_GROUP = "pynet_cvae.plugins"
 
 # Modules of pynet_cvae itself that register objects on import.
-_BUILTIN_MODULES = ("pynet_cvae.datasets", "pynet_cvae.observers")
+_BUILTIN_MODULES = ("pynet_cvae.datasets", "pynet_cvae.observers", "pynet_cvae.recipes")
 
 T = TypeVar("T")
 
@@ -155,12 +155,20 @@ class Fetchers(Registry):
     kind = "fetcher"
 
 
+class Recipes(Registry):
+    """Registry of training recipes (see :mod:`pynet_cvae.recipes`): what
+    ``pynet-cvae train --recipe NAME`` trains."""
+
+    kind = "recipe"
+
+
 REGISTRIES = {
     "networks": Networks,
     "losses": Losses,
     "metrics": Metrics,
     "observers": Observers,
     "fetchers": Fetchers,
+    "recipes": Recipes,
 }
 
 
@@ -171,7 +179,7 @@ def get_tools() -> Dict[str, Dict[str, Any]]:
     -------
     dict
         ``{"networks": {...}, "losses": {...}, "metrics": {...},
-        "observers": {...}, "fetchers": {...}}``.
+        "observers": {...}, "fetchers": {...}, "recipes": {...}}``.
     """
     return {name: registry.get_registry() for name, registry in REGISTRIES.items()}
 

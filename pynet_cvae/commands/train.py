@@ -1,164 +1,199 @@
-"""``pynet-cvae train``: train a CVAE.
+"""``pynet-cvae train``: train a recipe, configured by flags or files.
 
-It trains the ``conditional`` recipe (``--model tutorial``: pynet's tutorial recipe;
-see :mod:`pynet_cvae.plugins.cvae.recipes`) on the training split of a data set (by
-default the handwritten digits embedded in scikit-learn, so it needs no network) and
-writes to ``--output``:
+``pynet-cvae train`` trains a registered recipe (:mod:`pynet_cvae.recipes`; the CVAE
+plugin's ``conditional`` by default) on the training split of a data set (by default
+the handwritten digits embedded in scikit-learn, so it needs no network). Its
+configuration is typed (:mod:`pynet_cvae.commands.settings`): every option is a flag
+and a key of the ``--config`` files, and ``--print_config`` prints the configuration
+that reproduces the run. It writes to ``--output``:
 
+- ``run.json``: the run's configuration (``--config runs/x/run.json`` trains it again);
 - ``checkpoints/``: ``model_0_epoch_<e>.pth``, the initial state and
-  ``model_config.json`` (what ``pynet-cvae sample`` and ``evaluate`` rebuild the model
-  from);
+  ``model_config.json`` (the network and its resolved arguments, what ``pynet-cvae
+  sample`` and ``evaluate`` rebuild the model from);
 - ``train.json``, ``validation.json`` (histories) and ``history.csv``;
-- ``samples/sampling_fold0_epoch<e>.png``: one row per class, one column per latent
-  vector, after each epoch.
+- what the recipe's observers write (the CVAE recipes: ``samples/``, one sample grid
+  per epoch).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .types import fraction, positive_float, positive_int
-
-DATASETS = ("digits", "mnist", "fashion-mnist")
-#: The recipes, architectures and unlabelled modes of the CVAE plugin (checked there).
-RECIPES = ("conditional", "tutorial")
-ARCHITECTURES = ("conv", "mlp")
-UNLABELLED_MODES = ("marginal", "sample")
-LR_SCHEDULES = ("constant", "cosine")
+from .settings import DATASETS, PROG, TrainSettings
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``train`` command."""
+    """Add the ``train`` command (its arguments are parsed by its own parser)."""
     train = subparsers.add_parser(
-        "train", help="train a conditional VAE (or the tutorial's)",
-        description="Train a conditional VAE and write checkpoints, histories and "
-                    "sample grids to --output.")
-    train.add_argument("--dataset", choices=DATASETS, default="digits",
-                       help="the data set (default: the embedded digits, no network)")
-    train.add_argument("--datasetdir", default=None,
-                       help="where mnist / fashion-mnist files are (or are downloaded to)")
-    train.add_argument("--output", default="runs/cvae", help="the output directory")
-    train.add_argument("--epochs", type=positive_int, default=20)
-    train.add_argument("--batch-size", type=positive_int, default=64)
-    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
-                       help="the learning rate over the epochs: constant (default) or "
-                            "cosine (from --learning-rate down to 0 at the last epoch)")
-    add_model_arguments(train)
-    train.add_argument("--folds", type=positive_int, default=10,
-                       help="number of cross-validation folds; fold 0 is trained")
-    train.add_argument("--sample-size", type=fraction, default=None,
-                       help="fraction of the data used (default: 1 for digits, 0.5 "
-                            "otherwise, as in the tutorial)")
-    train.add_argument("--seed", type=int, default=42)
-    from .board import add_training_board_options
+        "train", add_help=False, help="train a registered recipe (by default the "
+                                      "conditional VAE) from flags or a config file",
+        description="Train a recipe and write checkpoints, histories, sample grids and "
+                    "the run's configuration to --output.")
+    train.format_help = _recipe_help  # type: ignore[method-assign]
+    train.set_defaults(run=run, own_arguments=True)
 
-    add_training_board_options(train)
-    train.add_argument("--quiet", action="store_true", help="print only the summary")
-    train.add_argument("--resume", action="store_true",
-                       help="continue from the last good checkpoint in --output (a fresh "
-                            "start when there is none): the run ends as an uninterrupted one")
-    train.set_defaults(run=run)
+
+def _recipe_help() -> str:
+    from .settings import build_train_parser
+
+    return build_train_parser().format_help()
 
 
 def run(arguments: argparse.Namespace) -> int:
-    """Train, then print the summary."""
-    print(format_summary(train(arguments)))
+    """Parse the ``train`` arguments, train, then print the summary."""
+    from ..cli import configure_logging
+    from .settings import parse_train_arguments
+
+    parser, namespace = parse_train_arguments(arguments.arguments)
+    if not namespace.quiet:
+        configure_logging()
+    print(format_summary(train(parser, namespace)))
     return 0
 
 
-def train(arguments: argparse.Namespace) -> Dict[str, Any]:
-    """Train the CVAE as ``pynet-cvae train`` does; return a summary dict."""
+def train(parser: Any, namespace: Any, observers: Sequence[Tuple[str, Any]] = ()
+          ) -> Dict[str, Any]:
+    """Train the run of a parsed ``pynet-cvae train`` configuration; return a summary.
+
+    Parameters
+    ----------
+    parser : jsonargparse.ArgumentParser
+        The parser (:func:`~pynet_cvae.commands.settings.parse_train_arguments`).
+    namespace : jsonargparse.Namespace
+        The parsed configuration.
+    observers : sequence of (str, callable)
+        More ``(signal, observer)`` pairs, attached after the recipe's.
+
+    Returns
+    -------
+    dict
+    """
     import torch
 
     from ..datasets import DataManager
-    from ..datasets.transforms import Flatten
+    from ..fileio import atomic_write_text
     from ..interfaces import DeepLearningInterface
-    from ..plugins.cvae import ConditionalSampler, DecodeLoss, save_model_config
-    from ..plugins.cvae.recipes import build_recipe
+    from ..recipes import DataContext
+    from ..registry import Recipes
+    from ..seeding import seed_everything
+    from ..trained import save_model_config
+    from .settings import configuration_dict, model_fields_of, options_of, settings_of
 
-    if arguments.threads is not None:
-        torch.set_num_threads(arguments.threads)
-    torch.manual_seed(arguments.seed)
-    data = fetch_dataset(arguments.dataset, arguments.datasetdir)
-    sample_size = arguments.sample_size
+    settings = settings_of(namespace)
+    recipe = Recipes.get(settings.recipe)()
+    options = options_of(namespace, recipe.options_class)
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    seed_everything(settings.seed)
+    data = fetch_dataset(settings.dataset, settings.datasetdir)
+    sample_size = settings.sample_size
     if sample_size is None:
-        sample_size = 1.0 if arguments.dataset == "digits" else 0.5
-    semi_supervised = ((arguments.labelled_per_class is not None
-                        or arguments.labelled_fraction is not None)
-                       and not arguments.labelled_only)
-    splits, labelled = _training_splits(arguments, data, sample_size)
-    manager = DataManager(
-        input_path=data.input_path, labels=["label"], number_of_folds=arguments.folds,
-        batch_size=arguments.batch_size, test_size=0, input_transforms=[Flatten()],
-        add_input=True, seed=arguments.seed, **splits)
-    image_shape = _image_shape(data.input_path)
-    n_classes = _number_of_classes(data.metadata_path)
-    recipe = build_recipe(arguments.model, image_shape[0] * image_shape[1], n_classes,
-                          image_shape, semi_supervised=semi_supervised,
-                          classifier_only=arguments.classifier_only,
-                          **_model_options(arguments))
-    if isinstance(recipe.loss, DecodeLoss):  # its terms stand for the metrics VAELoss and
-        recipe.loss.return_terms = True      # ClassificationLoss: not computed twice
+        sample_size = 1.0 if settings.dataset in ("digits", "thick-digits") else 0.5
+    os.makedirs(settings.output, exist_ok=True)
+    configuration = configuration_dict(parser, namespace)
+    atomic_write_text(os.path.join(settings.output, CONFIG_FILE),
+                      json.dumps(configuration, indent=2) + "\n")
+    context = DataContext(
+        input_path=data.input_path, metadata_path=data.metadata_path,
+        image_shape=image_shape(data.input_path), output=settings.output,
+        seed=settings.seed, batch_size=settings.batch_size, folds=settings.folds,
+        sample_size=sample_size)
+    plan = recipe.build(options, model_fields_of(namespace), context, settings.network)
+    manager = DataManager(input_path=data.input_path, number_of_folds=settings.folds,
+                          batch_size=settings.batch_size, seed=settings.seed,
+                          **plan.manager_arguments)
     interface = DeepLearningInterface(
-        model=recipe.model, optimizer_name="Adam", learning_rate=recipe.learning_rate,
-        metrics=recipe.metrics, loss=recipe.loss, add_labels=recipe.add_labels,
-        device=arguments.device, progress=False if arguments.quiet else None)
-    for signal, observer in recipe.observers:
+        model=plan.model, optimizer_name=settings.optimizer,
+        learning_rate=settings.learning_rate, metrics=plan.metrics, loss=plan.loss,
+        add_labels=plan.add_labels, device=settings.device,
+        progress=False if settings.quiet else None)
+    for signal, observer in [*plan.observers, *observers]:
         interface.add_observer(signal, observer)
-    sampler = ConditionalSampler(image_shape=image_shape,
-                                 output_dir=os.path.join(arguments.output, "samples"))
-    interface.add_observer("after_epoch", sampler)
-    if arguments.board:
+    if settings.board:
         from ..plotting import update_board
         from .board import training_board
-        interface.board = training_board(arguments, image_shape)
+        interface.board = training_board(settings, context.image_shape)
         interface.add_observer("after_epoch", update_board)
-    checkpointdir = os.path.join(arguments.output, "checkpoints")
-    save_model_config(checkpointdir, recipe.network, recipe.model_kwargs,
-                      recipe=recipe.name, options=recipe.options, image_shape=list(image_shape),
-                      dataset=arguments.dataset, datasetdir=_absolute(arguments.datasetdir))
+    checkpointdir = os.path.join(settings.output, "checkpoints")
+    save_model_config(checkpointdir, plan.network, plan.model_config, recipe=settings.recipe,
+                      image_shape=list(context.image_shape), dataset=settings.dataset,
+                      datasetdir=_absolute(settings.datasetdir))
     scheduler = None
-    if arguments.lr_schedule == "cosine":
+    if settings.lr_schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(interface.optimizer,
-                                                               T_max=arguments.epochs)
+                                                               T_max=settings.epochs)
     start = time.perf_counter()
     train_history, validation_history = interface.training(
-        manager=manager, nb_epochs=arguments.epochs, checkpointdir=checkpointdir,
-        fold_index=0, with_validation=True, resume=arguments.resume, scheduler=scheduler)
+        manager=manager, nb_epochs=settings.epochs, checkpointdir=checkpointdir,
+        fold_index=0, with_validation=True, resume=settings.resume, scheduler=scheduler)
     wall_time = time.perf_counter() - start
-    if arguments.board:
+    if settings.board:
         interface.board.close()
     histories = [train_history, validation_history]
     for history in histories:
-        history.save(arguments.output)
-    csv_path = write_history_csv(os.path.join(arguments.output, "history.csv"), histories)
+        history.save(settings.output)
+    csv_path = write_history_csv(os.path.join(settings.output, "history.csv"), histories)
+    samples = [getattr(observer, "last_path", None) for _, observer in plan.observers]
     return {
-        "dataset": arguments.dataset, "epochs": arguments.epochs,
+        "dataset": settings.dataset, "epochs": settings.epochs,
         "train_samples": len(manager["train"][0]),
         "validation_samples": len(manager["validation"][0]),
         "wall_time_s": wall_time,
         "train": train_history.last(), "validation": validation_history.last(),
-        "output": arguments.output, "checkpoint": _latest(checkpointdir),
-        "history_csv": csv_path, "samples": sampler.last_path,
-        "model": recipe.name, "network": recipe.network,
-        "labelled": labelled,
+        "output": settings.output, "checkpoint": _latest(checkpointdir),
+        "history_csv": csv_path, "samples": next((path for path in samples if path), None),
+        "recipe": settings.recipe, "network": plan.network, **plan.summary,
     }
 
 
+#: The run's configuration in the run folder.
+CONFIG_FILE = "run.json"
 def fetch_dataset(name: str, datasetdir: Optional[str]) -> Any:
-    """Fetch ``name`` (one of :data:`DATASETS`) into ``datasetdir``."""
-    from ..datasets import fetch_digits, fetch_fashion_mnist, fetch_minst
+    """Fetch a data set: a short name of :data:`~.settings.DATASETS` or a registered
+    fetcher's name, prepared in ``datasetdir``.
 
-    if name == "digits":
-        return fetch_digits(datasetdir)
+    Parameters
+    ----------
+    name : str
+        The data set.
+    datasetdir : str, optional
+        Its folder (the fetcher's first argument); the embedded digits need none.
+
+    Returns
+    -------
+    Item
+        ``(input_path, output_path, metadata_path)``.
+    """
+    from ..registry import Fetchers
+
+    fetcher_name = DATASETS.get(name, name)
+    if not Fetchers.contains(fetcher_name):
+        raise ValueError(f"--dataset {name!r} is neither one of {sorted(DATASETS)} nor a "
+                         f"registered fetcher ({sorted(Fetchers.get_registry())})")
     if datasetdir is None:
-        raise ValueError(f"--dataset {name} needs --datasetdir DIR (where its files are "
-                         "or will be downloaded)")
-    return fetch_minst(datasetdir) if name == "mnist" else fetch_fashion_mnist(datasetdir)
+        if name in ("mnist", "fashion-mnist"):
+            raise ValueError(f"--dataset {name} needs --datasetdir DIR (where its files "
+                             "are or will be downloaded)")
+        return Fetchers.get(fetcher_name)()
+    return Fetchers.get(fetcher_name)(datasetdir)
+
+
+def image_shape(input_path: str) -> Tuple[int, ...]:
+    """The shape of one image of an ``.npy`` of ``(N, channels, ...)`` images, without
+    its channel axis when it has one channel."""
+    import numpy as np
+
+    shape = np.load(input_path, mmap_mode="r").shape
+    if len(shape) < 3:
+        raise ValueError(f"expected images of shape (N, channels, ...) in {input_path!r}, "
+                         f"got {shape}")
+    return tuple(int(side) for side in (shape[2:] if shape[1] == 1 else shape[1:]))
 
 
 def write_history_csv(path: str, histories: List[Any]) -> str:
@@ -183,36 +218,21 @@ def format_summary(summary: Dict[str, Any]) -> str:
     def values(split: str) -> str:
         return ", ".join(f"{name} {value:.4f}" for name, value in summary[split].items())
 
-    return "\n".join([
-        f"Trained the CVAE on {summary['dataset']} for {summary['epochs']} epochs "
+    lines = [
+        f"Trained on {summary['dataset']} for {summary['epochs']} epochs "
         f"({summary['train_samples']} training / {summary['validation_samples']} "
         f"validation images) in {summary['wall_time_s']:.1f} s.",
-        f"  model:            {summary['model']} recipe ({summary['network']})"
+        f"  recipe:           {summary['recipe']} ({summary['network']})"
         + ("" if summary.get("labelled") is None else
            f", {summary['labelled']} labelled training images"),
         f"  final train:      {values('train')}",
         f"  final validation: {values('validation')}",
         f"  checkpoint:       {summary['checkpoint']}",
         f"  histories:        {summary['history_csv']} (and train.json, validation.json)",
-        f"  sample grid:      {summary['samples']} (rows: classes)",
-    ])
-
-
-def _image_shape(input_path: str) -> tuple:
-    import numpy as np
-
-    shape = np.load(input_path, mmap_mode="r").shape
-    if len(shape) != 4 or shape[1] != 1:
-        raise ValueError(f"expected gray images of shape (N, 1, H, W) in {input_path!r}, "
-                         f"got {shape}")
-    return int(shape[2]), int(shape[3])
-
-
-def _number_of_classes(metadata_path: str) -> int:
-    import pandas as pd
-
-    labels = pd.read_csv(metadata_path, sep="\t", usecols=["label"])["label"]
-    return int(labels.max()) + 1
+        f"  configuration:    {os.path.join(summary['output'], CONFIG_FILE)}"]
+    if summary.get("samples"):
+        lines.append(f"  sample grid:      {summary['samples']} (rows: conditions)")
+    return "\n".join(lines)
 
 
 def _latest(checkpointdir: str) -> Optional[str]:
@@ -221,154 +241,5 @@ def _latest(checkpointdir: str) -> Optional[str]:
     return latest_checkpoint(checkpointdir)
 
 
-# ---------------------------------------------------------------------- model options
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the model options (see :mod:`pynet_cvae.plugins.cvae.recipes`).
-
-    The choices are spelt here so that building the parser does not import torch;
-    the recipe checks them again.
-    """
-    group = parser.add_argument_group(
-        "model", "The recipe and its options; an unset option takes the recipe's default "
-                 "(see pynet_cvae.plugins.cvae.recipes.RECIPE_DEFAULTS).")
-    group.add_argument("--model", choices=RECIPES, default="conditional",
-                       help="'conditional': encoder conditioned on the class, consistency "
-                            "term, labels optional (default); 'tutorial': pynet's "
-                            "tutorial recipe unchanged")
-    group.add_argument("--hidden-dim", type=positive_int, default=None,
-                       help="hidden units (default 512 / tutorial 128)")
-    group.add_argument("--latent-dim", type=positive_int, default=None,
-                       help="latent dimension (default 20)")
-    group.add_argument("--learning-rate", type=positive_float, default=None,
-                       help="Adam's learning rate (default 0.003 / tutorial 0.001)")
-    group.add_argument("--classification-weight", type=float, default=None,
-                       help="weight of the classifier's cross-entropy (default 10)")
-    group.add_argument("--architecture", choices=ARCHITECTURES, default=None,
-                       help="conditional: convolutional (default) or dense networks")
-    group.add_argument("--separate-classifier", action="store_true",
-                       help="conditional: the classifier gets its own trunk instead of "
-                            "sharing the encoder's")
-    group.add_argument("--consistency-weight", type=float, default=None,
-                       help="conditional: weight of the frozen classifier's cross-entropy "
-                            "on decoded prior samples (default 1; 0: off)")
-    group.add_argument("--consistency-samples", type=positive_int, default=None,
-                       help="conditional: prior samples per batch for that term (default "
-                            "64)")
-    group.add_argument("--kl-warmup", type=int, default=None, metavar="EPOCHS",
-                       help="conditional: raise the KL weight from 0 to 1 over EPOCHS")
-    group.add_argument("--temperature", type=positive_float, default=None,
-                       help="conditional: Gumbel-softmax temperature of sampled classes")
-    group.add_argument("--temperature-end", type=positive_float, default=None,
-                       help="conditional: anneal the temperature to this value ...")
-    group.add_argument("--temperature-epochs", type=positive_int, default=None,
-                       help="... over this many epochs (default 10)")
-    group.add_argument("--unlabelled", choices=UNLABELLED_MODES, default=None,
-                       help="conditional: unlabelled images sum every class under q(y|x) "
-                            "('marginal', default) or sample one ('sample')")
-    group.add_argument("--pseudo-labels", action="store_true",
-                       help="conditional, semi-supervised: also train the classifier on "
-                            "pseudo-labels of augmented unlabelled images (FixMatch)")
-    group.add_argument("--pseudo-label-threshold", type=fraction, default=None,
-                       help="conditional: confidence a guess needs to become a target "
-                            "(default 0.95)")
-    group.add_argument("--pseudo-label-weight", type=float, default=None,
-                       help="conditional: weight of the pseudo-label cross-entropy "
-                            "(default 10)")
-    group.add_argument("--augment-flip", action="store_true",
-                       help="conditional: mirror the augmented views at random (clothes, "
-                            "not digits)")
-    group.add_argument("--classifier-without-elbo", action="store_true",
-                       help="conditional, semi-supervised: the ELBO of unlabelled images does "
-                            "not train the classifier (labels and pseudo-labels do)")
-    group.add_argument("--classifier-average", type=float, default=None, metavar="DECAY",
-                       help="conditional: classify with an exponential moving average of "
-                            "the classifier's weights of this decay, e.g. 0.999 (default 0: "
-                            "the live weights)")
-    labels = group.add_mutually_exclusive_group()
-    labels.add_argument("--labelled-per-class", type=positive_int, default=None,
-                        help="semi-supervised: keep the labels of this many training "
-                             "images per class, hide the others")
-    labels.add_argument("--labelled-fraction", type=fraction, default=None,
-                        help="semi-supervised: keep this fraction of the training labels")
-    group.add_argument("--labelled-per-batch", type=positive_int, default=None,
-                       help="semi-supervised: labelled images in every training batch, the "
-                            "rest unlabelled (default: a third of --batch-size)")
-    group.add_argument("--labelled-only", action="store_true",
-                       help="semi-supervised baseline: train on the labelled images alone")
-    group.add_argument("--classifier-only", action="store_true",
-                       help="baseline: train the classifier alone (cross-entropy only)")
-    group.add_argument("--threads", type=positive_int, default=None,
-                       help="torch threads (default: torch's choice)")
-    group.add_argument("--device", default="cpu",
-                       help="cpu, cuda, cuda:N, mps or auto (default cpu)")
-
-
-def _model_options(arguments: argparse.Namespace) -> Dict[str, Any]:
-    """The recipe options given on the command line (None: the recipe's default)."""
-    options = {name: getattr(arguments, name) for name in (
-        "hidden_dim", "latent_dim", "learning_rate", "classification_weight", "architecture",
-        "consistency_weight", "consistency_samples", "kl_warmup", "temperature",
-        "temperature_end", "temperature_epochs", "unlabelled", "pseudo_label_threshold",
-        "pseudo_label_weight", "classifier_average")}
-    options["shared_trunk"] = False if arguments.separate_classifier else None
-    options["pseudo_labels"] = True if arguments.pseudo_labels else None
-    options["augment_flip"] = True if arguments.augment_flip else None
-    options["elbo_trains_classifier"] = False if arguments.classifier_without_elbo else None
-    return options
-
-
-def _training_splits(arguments: argparse.Namespace, data: Any, sample_size: float
-                     ) -> Tuple[Dict[str, Any], Optional[int]]:
-    """The DataManager arguments choosing the training rows, and the number of labelled
-    training images when labels are hidden (semi-supervised training).
-
-    Only the data set's training split trains and validates: its test split is for
-    ``pynet-cvae evaluate``.
-    """
-    from ..plugins.cvae.semisupervised import (
-        LABELLED_ONLY, MISSING_LABEL, TRAIN_VALIDATION, hide_labels)
-
-    if arguments.labelled_per_class is None and arguments.labelled_fraction is None:
-        for option, value in (("--labelled-only", arguments.labelled_only),
-                              ("--labelled-per-batch", arguments.labelled_per_batch)):
-            if value:
-                raise ValueError(f"{option} needs --labelled-per-class or "
-                                 "--labelled-fraction (which labels to keep)")
-        return {"metadata_path": data.metadata_path, "stratify_label": "label",
-                "projection_labels": {"split": "train"}, "sample_size": sample_size}, None
-    if arguments.folds != 10:
-        raise ValueError("--folds does not apply to semi-supervised training: it keeps "
-                         "10% of the kept training images, labelled, for validation")
-    hidden = hide_labels(
-        data.metadata_path, os.path.join(arguments.output, "metadata_semi_supervised.tsv"),
-        labelled_per_class=arguments.labelled_per_class,
-        labelled_fraction=arguments.labelled_fraction, sample_size=sample_size,
-        seed=arguments.seed)
-    splits = {"metadata_path": hidden.metadata_path, "missing_label": MISSING_LABEL,
-              "custom_stratification": TRAIN_VALIDATION}
-    if arguments.labelled_only:
-        if arguments.labelled_per_batch is not None:
-            raise ValueError("--labelled-per-batch mixes labelled and unlabelled images: it "
-                             "does not apply with --labelled-only")
-        splits["custom_stratification"] = LABELLED_ONLY
-    else:
-        splits["labelled_per_batch"] = labelled_per_batch(arguments.labelled_per_batch,
-                                                          arguments.batch_size)
-    return splits, hidden.labelled
-
-
-def labelled_per_batch(requested: Optional[int], batch_size: int) -> int:
-    """The labelled images of each semi-supervised batch: ``requested``, by default a
-    third of the batch (at least 1)."""
-    if requested is None:
-        return max(1, batch_size // 3)
-    if requested >= batch_size:
-        raise ValueError(f"--labelled-per-batch {requested} leaves no room for unlabelled "
-                         f"images in batches of --batch-size {batch_size}: expected at most "
-                         f"{batch_size - 1}")
-    return requested
-
-
 def _absolute(path: Optional[str]) -> Optional[str]:
     return None if path is None else os.path.abspath(path)
-

@@ -2,6 +2,9 @@
 
 import argparse
 
+#: The largest seed: NumPy's legacy ``np.random.seed`` takes 32-bit seeds.
+MAX_SEED = 2 ** 32 - 1
+
 
 def positive_int(text: str) -> int:
     """An argparse type: an integer >= 1."""

@@ -16,8 +16,8 @@ covariates, categorical or continuous; its objective is a list of terms
 (:mod:`.objective`). Every model has the generation interface of
 :class:`GenerativeMixin` (``sample``, ``encode``, ``reconstruct``, ``interpolate``);
 :mod:`.evaluation` and :mod:`.judge` measure them, :mod:`.response` how generated
-images follow a continuous covariate, :mod:`.trained` loads what
-``pynet-cvae train`` wrote, :mod:`.semisupervised` prepares partly labelled data and
+images follow a continuous covariate, :func:`load_trained_model` loads what
+``pynet-cvae train`` wrote, :mod:`.recipes` are its recipes, :mod:`.semisupervised` prepares partly labelled data and
 :mod:`.augmentation` makes the augmented views of pseudo-labelling.
 """
 
@@ -30,7 +30,8 @@ from .objective import Objective
 from .observers import ConditionalSampler, sampling
 from .response import Response, covariate_response
 from .schedules import KLWarmup, TemperatureSchedule
-from .trained import load_trained_model, save_model_config
+from ...trained import load_trained_model, save_model_config  # noqa: F401  (pynet-cvae < 0.3)
+from . import recipes  # noqa: F401  (registers the recipes)
 from .zoo import (CVAE, ClassificationLoss, ConditionalConfig, ConditionalCVAE,
                   ConditionalELBOLoss, DecodeLoss, Decoder, DigitClassifier, Encoder,
                   SemiSupervisedConfig, SemiSupervisedCVAE, TutorialConfig, VAELoss,
@@ -44,7 +45,7 @@ __all__ = [
     "Condition", "Categorical", "Continuous",
     "ConditionalSampler", "sampling", "make_grid", "save_grid_png",
     "GenerativeMixin", "Encoding", "sample_grid", "write_sample_grid",
-    "KLWarmup", "TemperatureSchedule", "load_trained_model", "save_model_config",
+    "KLWarmup", "TemperatureSchedule",
     "covariate_response", "Response",
     "networks",
 ]

@@ -5,7 +5,7 @@ import torch
 
 from pynet_cvae.checkpoint import save_checkpoint
 from pynet_cvae.plugins.cvae import ConditionalCVAE, load_trained_model, save_model_config
-from pynet_cvae.plugins.cvae.trained import find_model_config
+from pynet_cvae.trained import find_model_config
 
 
 def test_a_model_is_rebuilt_from_its_checkpoint_and_configuration(tmp_path):

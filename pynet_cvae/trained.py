@@ -1,6 +1,7 @@
 """Trained models on disk: the configuration beside the checkpoints, and loading both.
 
-``pynet-cvae train`` writes ``model_config.json`` beside its checkpoints::
+``pynet-cvae train`` writes ``model_config.json`` beside its checkpoints (the
+network and its resolved arguments, whatever the recipe)::
 
     {"network": "ConditionalCVAE", "kwargs": {"input_dim": 784, ...},
      "image_shape": [28, 28], "dataset": "fashion-mnist", "datasetdir": "/data/fashion"}
@@ -18,9 +19,9 @@ from typing import Any, Dict, Optional, Tuple
 
 import torch
 
-from ...checkpoint import load_checkpoint
-from ...fileio import atomic_open
-from ...registry import Networks
+from .checkpoint import load_checkpoint
+from .fileio import atomic_open
+from .registry import Networks
 
 CONFIG_FILE = "model_config.json"
 
