@@ -154,6 +154,8 @@ class CVAE(GenerativeMixin, nn.Module):
     its condition is the class (:meth:`Condition.classes`).
     """
 
+    config_class = TutorialConfig
+
     def __init__(self, input_dim: int, hidden_dim: int, latent_dim: int,
                  n_classes: int) -> None:
         super().__init__()
