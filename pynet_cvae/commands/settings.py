@@ -390,6 +390,6 @@ def configuration_dict(parser: Any, namespace: Any) -> Dict[str, Any]:
     """The parsed configuration as JSON values (what ``--print_config`` prints)."""
     import yaml
 
-    content = yaml.safe_load(parser.dump(namespace))
+    content = yaml.safe_load(parser.dump(namespace, skip_unset=False))
     content.pop("config", None)
     return content
