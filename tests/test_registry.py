@@ -60,7 +60,9 @@ def test_registries_are_separate(scratch_registry):
 
 def test_the_builtin_plugin_and_fetchers_are_registered():
     tools = get_tools()
-    assert set(tools) == {"networks", "losses", "metrics", "observers", "fetchers"}
+    assert set(tools) == {"networks", "losses", "metrics", "observers", "fetchers", "recipes"}
+    assert {"network", "tutorial", "conditional", "semi-supervised", "prior"} <= set(
+        tools["recipes"])
     assert {"CVAE", "Encoder", "Decoder", "DigitClassifier"} <= set(tools["networks"])
     assert {"DecodeLoss", "VAELoss", "ClassificationLoss"} <= set(tools["losses"])
     assert {"VAELoss", "ClassificationLoss"} <= set(tools["metrics"])
@@ -157,3 +159,26 @@ def test_an_installed_third_party_plugin_trains_by_name(tmp_path):
     assert report["model"] == "TinyNet"
     assert report["loss"][-1] < report["loss"][0]
     assert report["accuracy"][-1] > 0.8
+
+
+def test_the_core_imports_nothing_from_the_plugins():
+    """The core finds the plugins through their entry points only (commands included)."""
+    import ast
+    import pathlib
+
+    import pynet_cvae
+
+    root = pathlib.Path(pynet_cvae.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if "plugins" in path.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [alias.name for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            if any("plugins" in name.split(".") for name in names):
+                offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert offenders == []
