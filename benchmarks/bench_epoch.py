@@ -15,10 +15,10 @@ threads (2 by default):
   ``DecodeLoss(classification_weight=10)`` with the metrics ``VAELoss`` and
   ``ClassificationLoss`` (the loss's terms stand for them), Adam at 1e-3;
 - ``conditional``: the default recipe of ``pynet-cvae train``, as
-  :func:`pynet_cvae.plugins.cvae.recipes.build_recipe` builds it (the convolutional
+  its registered recipe builds it (the convolutional
   ``ConditionalCVAE`` trained with its objective, consistency term included, the
   metrics ``VAELoss`` and ``ClassifierAccuracy``, Adam at 3e-3), its observers
-  attached.
+  attached (the interface's: the sample grid written after each epoch).
 
 Contenders, run interleaved (A B A B ...), each with its own copy of the same model
 (same seed), loss and metrics:
@@ -70,15 +70,21 @@ class Recipe(NamedTuple):
     observers: List[Tuple[str, Callable]]
 
 
-def _recipe(name: str, seed: int = 0, return_terms: bool = False) -> Recipe:
+def _recipe(name: str, files: Files, seed: int = 0, return_terms: bool = False) -> Recipe:
     from pynet_cvae.plugins.cvae import CVAE, ClassificationLoss, DecodeLoss, VAELoss
-    from pynet_cvae.plugins.cvae.recipes import build_recipe
+    from pynet_cvae.recipes import DataContext
+    from pynet_cvae.registry import Recipes
 
     torch.manual_seed(seed)
     if name == "conditional":
-        built = build_recipe("conditional", 784, 10, (28, 28))
-        return Recipe(built.model, built.loss, built.metrics, built.learning_rate,
-                      built.add_labels, built.observers)
+        recipe = Recipes.get("conditional")()
+        context = DataContext(files.input_path, files.metadata_path, (28, 28),
+                              output=os.path.dirname(files.input_path), seed=seed,
+                              batch_size=BATCH_SIZE, folds=1, sample_size=1.0)
+        plan = recipe.build(recipe.options_class(), recipe.model_defaults(), context,
+                            recipe.network)
+        return Recipe(plan.model, plan.loss, plan.metrics, recipe.defaults["learning_rate"],
+                      plan.add_labels, plan.observers)
     model = CVAE(input_dim=784, hidden_dim=128, latent_dim=20, n_classes=10)
     loss = DecodeLoss(classification_weight=10.0, return_terms=return_terms)
     # the hand loop leaves the metrics out: the interface's loss terms stand for them
@@ -90,7 +96,7 @@ def interface_epoch(files: Files, recipe_name: str) -> Callable[[], int]:
     """One epoch through DeepLearningInterface and the DataManager; returns samples."""
     from pynet_cvae.interfaces import DeepLearningInterface
 
-    recipe = _recipe(recipe_name, return_terms=True)
+    recipe = _recipe(recipe_name, files, return_terms=True)
     interface = DeepLearningInterface(model=recipe.model, optimizer_name="Adam",
                                       learning_rate=recipe.learning_rate, loss=recipe.loss,
                                       metrics=recipe.metrics, add_labels=recipe.add_labels,
@@ -117,7 +123,7 @@ def _forward(recipe: Recipe, x: torch.Tensor, y: torch.Tensor):
 
 def hand_loop_epoch(files: Files, recipe_name: str) -> Callable[[], int]:
     """One epoch of a hand-written loop over pre-loaded tensors; returns samples."""
-    recipe = _recipe(recipe_name)
+    recipe = _recipe(recipe_name, files)
     optimizer = torch.optim.Adam(recipe.model.parameters(), lr=recipe.learning_rate)
     images, labels = (torch.from_numpy(array) for array in load_arrays(files))
     held_out = [torch.from_numpy(array) for array in load_arrays(files, "validation")]

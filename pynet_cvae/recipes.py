@@ -215,6 +215,11 @@ class Recipe:
     derived: Tuple[str, ...] = ()
     description: str = ""
 
+    def model_defaults(self) -> Dict[str, Any]:
+        """The recipe's defaults of the model's fields (its ``"model.<field>"`` keys)."""
+        return {key[len("model."):]: value for key, value in self.defaults.items()
+                if key.startswith("model.")}
+
     def build(self, options: Any, model: Dict[str, Any], context: DataContext,
               network: str) -> TrainingPlan:
         """Build the run's parts.

@@ -134,7 +134,7 @@ def load_trained_model(checkpoint_path: str, config_path: Optional[str] = None,
     if not Networks.contains(config["network"]):
         raise ValueError(f"network {config['network']!r} of the configuration is not "
                          f"registered: expected one of {sorted(Networks.get_registry())}")
-    model = Networks.get(config["network"])(**config["kwargs"])
+    model = _build(config, config_path or find_model_config(checkpoint_path))
     state = load_checkpoint(checkpoint_path, map_location=map_location)
     try:
         model.load_state_dict(state["model"])
@@ -143,3 +143,22 @@ def load_trained_model(checkpoint_path: str, config_path: Optional[str] = None,
                          f"{config['network']}: {error}"[:600]) from None
     model.to(map_location).eval()
     return model, config
+
+
+#: Arguments of the conditional CVAE before the model zoo: their runs do not load.
+_FORMER_ARGUMENTS = ("architecture", "shared_trunk")
+
+
+def _build(config: Dict[str, Any], path: str) -> torch.nn.Module:
+    """The configured network; a configuration of an earlier version is one clear error."""
+    network, kwargs = config["network"], config["kwargs"]
+    former = sorted(set(_FORMER_ARGUMENTS) & set(kwargs))
+    if former:
+        raise ValueError(
+            f"{path} was written by an earlier pynet-cvae, before its conditional models "
+            f"became the model zoo ({network} no longer takes {former}, and its old weights "
+            "do not fit the new one): train the run again with pynet-cvae train")
+    try:
+        return Networks.get(network)(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"cannot rebuild {network} from {path}: {error}") from None

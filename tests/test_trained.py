@@ -46,3 +46,19 @@ def test_configuration_errors_name_the_bad_value(tmp_path):
     (tmp_path / "model_config.json").write_text("{not json")
     with pytest.raises(ValueError, match="is not valid JSON"):
         load_trained_model(path)
+
+
+def test_a_conditional_run_of_an_earlier_version_is_one_clear_error(tmp_path):
+    import json
+
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    (checkpoints / "model_config.json").write_text(json.dumps({
+        "network": "ConditionalCVAE", "recipe": "conditional",
+        "kwargs": {"input_dim": 64, "hidden_dim": 32, "latent_dim": 4, "n_classes": 10,
+                   "architecture": "mlp", "image_shape": [8, 8], "shared_trunk": True}}))
+    torch.save({"model": {}}, checkpoints / "model_0_epoch_0.pth")
+    with pytest.raises(ValueError, match=r"written by an earlier pynet-cvae.*no longer "
+                                         r"takes \['architecture', 'shared_trunk'\].*train "
+                                         r"the run again"):
+        load_trained_model(str(checkpoints / "model_0_epoch_0.pth"))

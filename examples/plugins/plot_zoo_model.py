@@ -205,4 +205,10 @@ fig.tight_layout()
 # registers it. ``zoo/prior/`` (:class:`~pynet_cvae.plugins.cvae.zoo.prior.LearnedPriorCVAE`,
 # a learned conditional prior p(z|c)) was added exactly so. In a package of your
 # own, the same module declared in the ``pynet_cvae.plugins`` entry-point group
-# (see :doc:`plot_custom_plugin`) makes the model available everywhere.
+# (see :doc:`plot_custom_plugin`) makes the model available everywhere, the command
+# line included: its config's fields become flags documented by the docstring, and
+# its objective is the loss::
+#
+#     pynet-cvae train --recipe network --network InfoCVAE --model.mmd_weight 10 \
+#         --epochs 40 --output runs/info
+#     pynet-cvae sample --checkpoint runs/info --out info.png

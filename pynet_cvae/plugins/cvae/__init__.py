@@ -30,7 +30,7 @@ from .objective import Objective
 from .observers import ConditionalSampler, sampling
 from .response import Response, covariate_response
 from .schedules import KLWarmup, TemperatureSchedule
-from ...trained import load_trained_model, save_model_config  # noqa: F401  (pynet-cvae < 0.3)
+from ...trained import load_trained_model, save_model_config  # noqa: F401  (their former place)
 from . import recipes  # noqa: F401  (registers the recipes)
 from .zoo import (CVAE, ClassificationLoss, ConditionalConfig, ConditionalCVAE,
                   ConditionalELBOLoss, DecodeLoss, Decoder, DigitClassifier, Encoder,

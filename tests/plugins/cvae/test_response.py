@@ -1,35 +1,36 @@
-import numpy as np
-import pandas as pd
-import pytest
-import torch
+import json
 
-from pynet_cvae.datasets import DataManager, fetch_thick_digits
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from pynet_cvae.cli import main
 from pynet_cvae.datasets.synthetic import ink
-from pynet_cvae.datasets.transforms import Flatten
-from pynet_cvae.interfaces import DeepLearningInterface
-from pynet_cvae.plugins.cvae import Condition, ConditionalCVAE
+from pynet_cvae.plugins.cvae import ConditionalCVAE
 from pynet_cvae.plugins.cvae.response import covariate_response, mean_intensity
+from pynet_cvae.trained import load_trained_model
 
 
 @pytest.fixture(scope="module")
-def thickness_model(tmp_path_factory):
-    """A CVAE conditioned on the class and the stroke thickness of the thick digits."""
-    item = fetch_thick_digits(tmp_path_factory.mktemp("thick"))
-    table = pd.read_csv(item.metadata_path, sep="\t")
-    condition = Condition.from_metadata(
-        table, {"label": "categorical", "thickness": "continuous"},
-        rows=np.flatnonzero(table["split"] == "train"))
-    torch.manual_seed(0)
-    manager = DataManager(
-        input_path=item.input_path, metadata_path=item.metadata_path,
-        projection_labels={"split": "train"}, number_of_folds=1, batch_size=64, test_size=0,
-        input_transforms=[Flatten()], add_input=True, **condition.manager_arguments())
-    model = ConditionalCVAE(input_dim=64, hidden_dim=128, latent_dim=8, classifier=False,
-                            condition=condition.to_spec())
-    interface = DeepLearningInterface(model=model, learning_rate=3e-3, add_labels=True,
-                                      loss=model.objective, progress=False)
-    interface.training(manager, nb_epochs=30, fold_index=0, with_validation=False)
-    return model.eval()
+def thickness_run(tmp_path_factory):
+    """``pynet-cvae train`` of a CVAE conditioned on the class and the stroke thickness
+    of the thick digits."""
+    root = tmp_path_factory.mktemp("thick")
+    output = root / "run"
+    assert main(["train", "--dataset", "thick-digits", "--datasetdir", str(root / "data"),
+                 "--covariates", "{label: categorical, thickness: continuous}",
+                 "--model.encoder", "DenseTrunk", "--model.decoder", "DenseDecoder",
+                 "--model.hidden_dim", "128", "--model.latent_dim", "8", "--epochs", "30",
+                 "--seed", "0", "--output", str(output), "--quiet"]) == 0
+    return output
+
+
+@pytest.fixture(scope="module")
+def thickness_model(thickness_run):
+    model, config = load_trained_model(str(thickness_run / "checkpoints" /
+                                           "model_0_epoch_29.pth"))
+    assert config["dataset"] == "thick-digits"
+    return model
 
 
 @pytest.mark.slow
@@ -49,6 +50,21 @@ def test_a_fixed_class_and_the_default_grid(thickness_model):
                                   samples=8)
     grid = thickness_model.condition["thickness"].grid()
     assert np.allclose(response.values, grid) and response.monotonic
+
+
+@pytest.mark.slow
+def test_sample_and_evaluate_take_the_covariates(thickness_run, tmp_path, capsys):
+    grid = tmp_path / "grid.png"
+    assert main(["sample", "--checkpoint", str(thickness_run), "--out", str(grid),
+                 "--covariate", "thickness", "--rows", "5", "--columns", "3",
+                 "--scale", "1"]) == 0
+    assert imread(str(grid)).shape[:2] == (5 * 9 + 1, 3 * 9 + 1)
+    results = tmp_path / "results.json"
+    assert main(["evaluate", "--checkpoint", str(thickness_run), "--iw-samples", "3",
+                 "--test-images", "50", "--json", str(results), "--quiet"]) == 0
+    values = json.loads(results.read_text())["run"]
+    assert values["conditional_likelihood"] and values["iw_nll"] > 0
+    assert "generation_accuracy" not in values  # the judge scores classes alone
 
 
 def test_response_errors_name_the_bad_value():
