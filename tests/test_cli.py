@@ -149,6 +149,20 @@ def test_semi_supervised_batches_mix_labels_and_pseudo_labels_train_the_classifi
         assert message in capsys.readouterr().err
 
 
+def test_resume_reads_the_run_configuration_before_writing_anything(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--output", str(run), "--epochs", "1", *DENSE]) == 0
+    saved = (run / "run.json").read_text()
+    assert main(["train", "--output", str(run), "--epochs", "2", "--resume", *DENSE[:-3],
+                 "--model.hidden_dim", "64", "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert "--resume would change the run" in error and '"hidden_dim": 32' in error
+    assert (run / "run.json").read_text() == saved
+    assert not (run / "checkpoints" / "model_0_epoch_1.pth").exists()
+    assert main(["train", "--output", str(run), "--epochs", "2", "--resume", *DENSE]) == 0
+    assert (run / "checkpoints" / "model_0_epoch_1.pth").exists()
+
+
 def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert main(["train", "--epochs", "0", "--output", str(tmp_path / "a")]) == 1
     assert "--epochs: expected an integer >= 1, got 0" in capsys.readouterr().err

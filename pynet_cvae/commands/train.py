@@ -25,7 +25,7 @@ import os
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .settings import DATASETS, PROG, TrainSettings
+from .settings import CHANGEABLE, DATASETS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -95,8 +95,10 @@ def train(parser: Any, namespace: Any, observers: Sequence[Tuple[str, Any]] = ()
     sample_size = settings.sample_size
     if sample_size is None:
         sample_size = 1.0 if settings.dataset in ("digits", "thick-digits") else 0.5
-    os.makedirs(settings.output, exist_ok=True)
     configuration = configuration_dict(parser, namespace)
+    if settings.resume:
+        check_resumed_configuration(settings.output, configuration)
+    os.makedirs(settings.output, exist_ok=True)
     atomic_write_text(os.path.join(settings.output, CONFIG_FILE),
                       json.dumps(configuration, indent=2) + "\n")
     context = DataContext(
@@ -154,6 +156,42 @@ def train(parser: Any, namespace: Any, observers: Sequence[Tuple[str, Any]] = ()
 
 #: The run's configuration in the run folder.
 CONFIG_FILE = "run.json"
+def check_resumed_configuration(output: str, configuration: Dict[str, Any]) -> None:
+    """Refuse to resume a run with other settings than its ``run.json``'s.
+
+    Only the settings of :data:`~.settings.CHANGEABLE` (epochs, devices, display) may
+    differ; nothing is written before this check.
+
+    Parameters
+    ----------
+    output : str
+        The run folder.
+    configuration : dict
+        The new run's configuration.
+
+    Raises
+    ------
+    ValueError
+        Naming each setting that differs, with both values.
+    """
+    path = os.path.join(output, CONFIG_FILE)
+    if not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8") as stream:
+        try:
+            saved = json.load(stream)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"cannot read the run's configuration {path!r}: {error}") \
+                from None
+    changes = [f"{key} {json.dumps(saved.get(key))} -> {json.dumps(configuration.get(key))}"
+               for key in sorted(set(saved) | set(configuration))
+               if key not in CHANGEABLE and saved.get(key) != configuration.get(key)]
+    if changes:
+        raise ValueError(f"--resume would change the run of {output!r}: "
+                         f"{', '.join(changes)}; keep its settings (in {CONFIG_FILE}) or "
+                         "train into a new --output")
+
+
 def fetch_dataset(name: str, datasetdir: Optional[str]) -> Any:
     """Fetch a data set: a short name of :data:`~.settings.DATASETS` or a registered
     fetcher's name, prepared in ``datasetdir``.
