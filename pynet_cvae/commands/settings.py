@@ -22,6 +22,7 @@ means true (``--quiet``).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Literal, NoReturn, Optional, Sequence, Tuple
 
@@ -145,6 +146,12 @@ class TrainSettings:
                              f"{self.sample_size}")
         if not 1 <= self.port <= 65535:
             raise ValueError(f"--port: expected a port in [1, 65535], got {self.port}")
+        from ..registry import Fetchers
+
+        if self.dataset not in DATASETS and not Fetchers.contains(self.dataset):
+            raise ValueError(f"--dataset {self.dataset!r} is neither one of "
+                             f"{sorted(DATASETS)} nor a registered fetcher "
+                             f"({sorted(Fetchers.get_registry())})")
 
 
 def _check_positive(name: str, value: int) -> None:
@@ -160,10 +167,28 @@ def _parser_class() -> type:
         """A jsonargparse parser whose errors are one line."""
 
         def error(self, message: str, *args: Any, **kwargs: Any) -> NoReturn:
-            lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-            self.exit(2, f"{PROG}: error: {' '.join(lines)} (see {PROG} --help)\n")
+            self.exit(2, f"{PROG}: error: {_one_line(str(message))} (see {PROG} --help)\n")
 
     return TrainParser
+
+
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false",
+               "str": "a string"}
+
+
+def _one_line(message: str) -> str:
+    """jsonargparse's message in one line: a value of the wrong type as ``--key:
+    expected a <type>, got <value>``."""
+    key = re.search(r'Parser key "([^"]+)"', message)
+    given = re.search(r"(?:Given value|Got value): (.*)", message)
+    expected = re.search(r"Expected a <class '(\w+)'>|Expected a (typing\.Literal\[.*?\])"
+                         r"|Expected a (\S+)", message)
+    if key and given and expected:
+        wanted = next(group for group in expected.groups() if group)
+        wanted = re.sub(r"^typing\.Literal\[(.*)\]$", r"one of \1", wanted).rstrip(".")
+        wanted = _TYPE_NAMES.get(wanted, wanted)
+        return f"--{key.group(1)}: expected {wanted}, got {given.group(1).strip()}"
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def build_train_parser(recipe: str = "conditional", network: Optional[str] = None) -> Any:
@@ -341,11 +366,19 @@ def parse_train_arguments(argv: Sequence[str]) -> Tuple[Any, Any]:
         The parser built for the chosen recipe and network, and the parsed
         configuration (a jsonargparse Namespace).
     """
+    from ..registry import Recipes
+
     tokens = [_normal_option(token) for token in argv]
     recipe = _chosen(tokens, "recipe") or TrainSettings.recipe
     network = _chosen(tokens, "network")
     parser = build_train_parser(recipe, network)
-    return parser, parser.parse_args(normalise_arguments(argv, _boolean_options(parser)))
+    namespace = parser.parse_args(normalise_arguments(argv, _boolean_options(parser)))
+    try:
+        settings_of(namespace)
+        options_of(namespace, Recipes.get(recipe).options_class)
+    except ValueError as error:
+        parser.error(str(error))
+    return parser, namespace
 
 
 def settings_of(namespace: Any) -> TrainSettings:
