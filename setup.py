@@ -39,6 +39,10 @@ INSTALL_REQUIRES = [
     "nibabel>=4.0",
     "tqdm>=4.60",
     "matplotlib>=3.6",
+    # the typed configuration of pynet-cvae train: flags from dataclasses and
+    # docstrings, YAML and JSON files
+    "jsonargparse[signatures]>=4.27",
+    "pyyaml>=5.4",
 ]
 
 # nilearn ships the MNI152 template the synthetic brain cohort is made from.
@@ -73,6 +77,8 @@ setup(
     entry_points={
         "console_scripts": ["pynet-cvae = pynet_cvae.cli:main"],
         "pynet_cvae.plugins": ["cvae = pynet_cvae.plugins.cvae"],
+        "pynet_cvae.commands": ["sample = pynet_cvae.plugins.cvae.commands.sample",
+                                "evaluate = pynet_cvae.plugins.cvae.commands.evaluate"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

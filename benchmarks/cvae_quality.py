@@ -30,46 +30,50 @@ from typing import Dict, List
 #: The variants of the quality comparison: extra ``pynet-cvae train`` arguments. The
 #: default is the convolutional conditional model; the dense ("mlp") variants show
 #: what each option changes.
+#: Dense networks instead of the default convolutional ones.
+DENSE: List[str] = ["--model.encoder", "DenseTrunk", "--model.decoder", "DenseDecoder"]
 VARIANTS: Dict[str, List[str]] = {
-    "tutorial": ["--model", "tutorial"],
+    "tutorial": ["--recipe", "tutorial"],
     "default": [],
-    "mlp": ["--architecture", "mlp"],
-    "mlp-no-consistency": ["--architecture", "mlp", "--consistency-weight", "0"],
-    "mlp-consistency-3": ["--architecture", "mlp", "--consistency-weight", "3"],
-    "mlp-hidden-128": ["--architecture", "mlp", "--hidden-dim", "128"],
-    "mlp-lr-1e-3": ["--architecture", "mlp", "--learning-rate", "0.001"],
-    "mlp-kl-warmup-5": ["--architecture", "mlp", "--kl-warmup", "5"],
-    "mlp-latent-10": ["--architecture", "mlp", "--latent-dim", "10"],
-    "mlp-separate-classifier": ["--architecture", "mlp", "--separate-classifier"],
+    "mlp": DENSE,
+    "mlp-no-consistency": [*DENSE, "--model.consistency_weight", "0"],
+    "mlp-consistency-3": [*DENSE, "--model.consistency_weight", "3"],
+    "mlp-hidden-128": [*DENSE, "--model.hidden_dim", "128"],
+    "mlp-lr-1e-3": [*DENSE, "--learning_rate", "0.001"],
+    "mlp-kl-warmup-5": [*DENSE, "--kl_warmup", "5"],
+    "mlp-latent-10": [*DENSE, "--model.latent_dim", "10"],
+    "mlp-separate-classifier": [*DENSE, "--model.classifier_trunk", "DenseTrunk"],
 }
 
 #: The semi-supervised comparison (100 labelled images per class): each network
 #: trained on labelled and unlabelled images, then on the labelled images alone. A
 #: variant's own ``--epochs`` overrides the common one. Semi-supervised batches hold 32
-#: labelled and 64 unlabelled images (``--batch-size 96``, a third labelled). The
+#: labelled and 64 unlabelled images (``--batch_size 96``, a third labelled). The
 #: chosen recipe (``semi-supervised-conv``) gives the classifier its own trunk, trains it
 #: on labels and on pseudo-labels of augmented unlabelled images but not on the ELBO,
 #: evaluates it with the moving average of its weights and decays the learning rate
 #: along a cosine; the other variants each undo one of these choices. The
 #: convolutional variants sample the class of unlabelled images: summing every class
 #: decodes each image ten times, hours on 2 CPU cores.
-MIXED: List[str] = ["--labelled-per-class", "100", "--batch-size", "96", "--unlabelled",
-                    "sample"]
-CHOSEN: List[str] = [*MIXED, "--pseudo-labels", "--classifier-average", "0.999",
-                     "--learning-rate", "0.002", "--lr-schedule", "cosine",
-                     "--separate-classifier"]
-BASELINE: List[str] = ["--labelled-per-class", "100", "--labelled-only", "--classifier-only"]
+MIXED: List[str] = ["--recipe", "semi-supervised", "--labelled_per_class", "100",
+                    "--batch_size", "96", "--model.unlabelled", "sample"]
+CHOSEN: List[str] = [*MIXED, "--model.pseudo_labels", "--model.classifier_average", "0.999",
+                     "--learning_rate", "0.002", "--lr_schedule", "cosine",
+                     "--model.classifier_trunk", "Conv2dTrunk"]
+BASELINE: List[str] = ["--labelled_per_class", "100", "--labelled_only", "--classifier_only"]
 SEMI_SUPERVISED: Dict[str, List[str]] = {
-    "semi-supervised-conv": [*CHOSEN, "--classifier-without-elbo"],
+    "semi-supervised-conv": [*CHOSEN, "--model.elbo_trains_classifier", "false"],
     "semi-supervised-conv-elbo-trains-classifier": CHOSEN,
-    "semi-supervised-conv-no-pseudo-labels": [*MIXED, "--learning-rate", "0.002",
-                                              "--lr-schedule", "cosine"],
-    "semi-supervised-conv-shared-constant-lr": [*MIXED, "--pseudo-labels", "--learning-rate",
-                                                "0.001", "--augment-flip"],
+    "semi-supervised-conv-no-pseudo-labels": [*MIXED, "--learning_rate", "0.002",
+                                              "--lr_schedule", "cosine"],
+    "semi-supervised-conv-shared-constant-lr": [*MIXED, "--model.pseudo_labels",
+                                                "--learning_rate", "0.001",
+                                                "--model.augment_flip"],
     "classifier-only-conv": BASELINE,
     "classifier-only-conv-200": [*BASELINE, "--epochs", "200"],
-    "semi-supervised-mlp-m2": ["--architecture", "mlp", "--labelled-per-class", "100"],
-    "classifier-only-mlp": [*BASELINE, "--architecture", "mlp"],
+    "semi-supervised-mlp-m2": ["--recipe", "semi-supervised", *DENSE,
+                               "--labelled_per_class", "100"],
+    "classifier-only-mlp": [*BASELINE, *DENSE],
 }
 
 

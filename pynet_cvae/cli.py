@@ -1,7 +1,8 @@
 """The ``pynet-cvae`` command line: ``pynet-cvae <command> [options]``.
 
-Each command lives in a module of :mod:`pynet_cvae.commands`; ``pynet-cvae --help``
-lists them.
+Each command lives in a module: the core's in :mod:`pynet_cvae.commands`, the
+plugins' declared in the ``pynet_cvae.commands`` entry-point group (the CVAE
+plugin's ``sample`` and ``evaluate``); ``pynet-cvae --help`` lists them.
 
 Every failure the command line can name ends in one line on stderr,
 ``pynet-cvae: error: ...``, and exit status 1 (2 for a bad argument): a bad file,
@@ -25,7 +26,7 @@ import warnings
 from typing import Iterator, NoReturn, Optional, Sequence
 
 from . import __version__
-from .commands import COMMAND_MODULES
+from .commands import command_modules
 from .commands.errors import describe_failure, describe_interruption
 from .commands.memory import AddressSpaceTooSmall, check_address_space
 from .commands.stopping import Interrupted, stopping_cleanly
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
                         help="print the version of pynet-cvae and exit")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMAND_MODULES:
+    for module in command_modules():
         importlib.import_module(module).add_parser(subparsers)
     return parser
 
@@ -67,6 +68,11 @@ def _fail(message: str) -> int:
     return 1
 
 
+def configure_logging() -> None:
+    """Print the ``pynet_cvae`` logger's messages (a command not asked to be quiet)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``pynet-cvae``; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -74,9 +80,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         check_address_space()
     except AddressSpaceTooSmall as error:
         return _fail(str(error))
-    arguments = build_parser().parse_args(argv)
-    if not getattr(arguments, "quiet", False):
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser = build_parser()
+    arguments, others = parser.parse_known_args(argv)
+    if getattr(arguments, "own_arguments", False):
+        arguments.arguments = others
+    elif others:
+        parser.error(f"unrecognized arguments: {' '.join(others)}")
+    if not (getattr(arguments, "quiet", False) or getattr(arguments, "own_arguments", False)):
+        configure_logging()
     try:
         with stopping_cleanly(), _one_line_warnings():
             return int(arguments.run(arguments) or 0)

@@ -18,6 +18,18 @@ The signals and the values each one carries
 ``regularizer``
     ``layer_outputs`` (the dict returned by the model, or None). Emitted once per
     training batch; every non-None return is added to the batch loss before backward.
+``before_step``
+    ``step``, ``epoch``, ``fold``: a training batch is about to be processed (its
+    forward, backward and optimizer step). ``step`` counts the fold's batches from 0
+    across epochs (``epoch * batches_per_epoch + batch``), so a resumed run numbers
+    its steps as the uninterrupted one.
+``after_step``
+    ``step``, ``epoch``, ``fold``, ``loss`` (the batch loss, a detached 0-d tensor on
+    the device: ``float()`` it only when needed, it synchronises), ``values`` (the
+    loss's extra values and the metrics of the batch, detached), ``batch_size`` and
+    ``skipped`` (True when a non-finite loss skipped the optimizer step). Emitted
+    after the optimizer step: weight averages
+    (:class:`pynet_cvae.averaging.WeightAverage`) and per-step schedules live here.
 ``after_epoch``
     ``epoch``, ``fold``, ``loss`` (mean training loss), one value per training metric
     by name, ``scheduler`` (None without one), and with validation ``val_loss``,
@@ -43,6 +55,13 @@ shared: the fold stops after an epoch when an observer of *any* process sets
 rank-zero-only observer cannot be attached to a signal whose return values feed the
 training (:data:`RETURNING_SIGNALS`): rank 0 alone would train with them.
 
+Filtering: ``every=``
+---------------------
+``add_observer(signal, callback, every=N)`` calls ``callback`` on one signal in
+``N`` only, as Ignite's ``Events.ITERATION_COMPLETED(every=N)``: after every ``N``-th
+step for the step signals (``(step + 1) % N == 0``), every ``N``-th epoch for the epoch
+signals (``(epoch + 1) % N == 0``), every ``N``-th notification for the others.
+
 Stateful observers
 ------------------
 An observer with ``state_dict()`` and ``load_state_dict(state)`` methods (such as
@@ -55,7 +74,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable, Dict, Iterable, List, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -63,6 +82,8 @@ SIGNALS: Dict[str, Sequence[str]] = {
     "before_fold": ("fold",),
     "before_epoch": ("epoch", "fold", "scheduler"),
     "regularizer": ("layer_outputs",),
+    "before_step": ("step", "epoch", "fold"),
+    "after_step": ("step", "epoch", "fold", "loss", "values", "batch_size", "skipped"),
     "after_epoch": ("epoch", "fold", "loss", "<metric>", "scheduler", "val_loss",
                     "val_<metric>", "val_pred"),
     "after_fold": ("fold", "train_history", "validation_history"),
@@ -122,7 +143,7 @@ def rank_zero_only(observer: Observer) -> Observer:
 
 def is_rank_zero_only(observer: Any) -> bool:
     """Whether ``observer`` is marked with :func:`rank_zero_only`."""
-    return getattr(observer, RANK_ZERO_ONLY, False) is True
+    return getattr(_unwrapped(observer), RANK_ZERO_ONLY, False) is True
 
 
 class SignalObject:
@@ -179,16 +200,28 @@ class Observable:
         """The signal names this object may emit."""
         return list(self._observers)
 
-    def add_observer(self, signal: str, observer: Observer) -> None:
+    def add_observer(self, signal: str, observer: Observer,
+                     every: Optional[int] = None) -> None:
         """Call ``observer`` each time ``signal`` is emitted.
 
         An observer already attached to ``signal`` is not added again: it is called
         once per emission (as in pynet).
 
+        Parameters
+        ----------
+        signal : str
+            One of :attr:`allowed_signals`.
+        observer : callable
+            Called with one :class:`SignalObject`.
+        every : int, optional
+            Call it on one notification in ``every`` only (see the module
+            documentation: every ``N`` steps, epochs or notifications).
+
         Raises
         ------
         ValueError
-            If ``signal`` is not one of :attr:`allowed_signals`.
+            If ``signal`` is not one of :attr:`allowed_signals`, or ``every`` is not
+            a positive integer.
         TypeError
             If ``observer`` is not callable, or is :func:`rank_zero_only` and
             ``signal`` is one of :data:`RETURNING_SIGNALS`.
@@ -200,8 +233,13 @@ class Observable:
             raise TypeError(f"observer {observer!r} is rank_zero_only but {signal!r} adds "
                             "its return values to the training: on several processes rank "
                             "0 alone would train with them; remove the mark")
-        if observer not in self._observers[signal]:
-            self._observers[signal].append(observer)
+        if every is not None:
+            if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+                raise ValueError(f"every must be a positive integer, got {every!r}")
+        if any(_unwrapped(attached) is observer for attached in self._observers[signal]):
+            return
+        self._observers[signal].append(Every(observer, every) if every and every > 1
+                                       else observer)
 
     def remove_observer(self, signal: str, observer: Observer) -> None:
         """Stop calling ``observer`` for ``signal``.
@@ -212,16 +250,18 @@ class Observable:
             If ``signal`` is unknown or ``observer`` is not attached to it.
         """
         self._check_signal(signal)
-        try:
-            self._observers[signal].remove(observer)
-        except ValueError:
-            raise ValueError(
-                f"{observer!r} is not an observer of signal {signal!r}") from None
+        attached = self._observers[signal]
+        for position, candidate in enumerate(attached):
+            if candidate is observer or _unwrapped(candidate) is observer:
+                del attached[position]
+                return
+        raise ValueError(f"{observer!r} is not an observer of signal {signal!r}")
 
     def observers(self, signal: str) -> List[Observer]:
-        """The callbacks attached to ``signal``, in calling order."""
+        """The callbacks attached to ``signal``, in calling order (as they were given,
+        without their ``every=`` filter)."""
         self._check_signal(signal)
-        return list(self._observers[signal])
+        return [_unwrapped(observer) for observer in self._observers[signal]]
 
     def has_observers(self, signal: str) -> bool:
         """Tell whether any callback is attached to ``signal``."""
@@ -296,16 +336,56 @@ class Observable:
                            "is attached there: the state is ignored", key, saved.get("type"))
 
     def _stateful_observers(self) -> List[tuple]:
-        return [(f"{signal}[{position}]", observer)
+        return [(f"{signal}[{position}]", _unwrapped(observer))
                 for signal, observers in self._observers.items()
                 for position, observer in enumerate(observers)
-                if callable(getattr(observer, "state_dict", None))
-                and callable(getattr(observer, "load_state_dict", None))]
+                if callable(getattr(_unwrapped(observer), "state_dict", None))
+                and callable(getattr(_unwrapped(observer), "load_state_dict", None))]
 
     def _check_signal(self, signal: str) -> None:
         if signal not in self._observers:
             raise ValueError(
                 f"unknown signal {signal!r}; allowed signals: {self.allowed_signals}")
+
+
+class Every:
+    """An observer called on one notification in ``every`` (``add_observer(every=)``).
+
+    Parameters
+    ----------
+    callback : callable
+        The observer.
+    every : int
+        The period.
+
+    Notes
+    -----
+    The count is the signal's ``step`` when it carries one, else its ``epoch``,
+    else the number of notifications seen: a resumed run keeps the rhythm of the
+    uninterrupted one on the step and epoch signals.
+    """
+
+    def __init__(self, callback: Observer, every: int) -> None:
+        self.callback = callback
+        self.every = every
+        self._seen = 0
+
+    def __call__(self, signal: SignalObject) -> Any:
+        counter = getattr(signal, "step", None)
+        if counter is None:
+            counter = getattr(signal, "epoch", None)
+        if counter is None:
+            counter, self._seen = self._seen, self._seen + 1
+        if (int(counter) + 1) % self.every:
+            return None
+        return self.callback(signal)
+
+    def __repr__(self) -> str:
+        return f"Every({self.callback!r}, every={self.every})"
+
+
+def _unwrapped(observer: Any) -> Any:
+    return observer.callback if isinstance(observer, Every) else observer
 
 
 def _type_name(observer: Any) -> str:

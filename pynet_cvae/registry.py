@@ -1,4 +1,4 @@
-"""Registries of networks, losses, metrics, regularizers, observers and fetchers.
+"""Registries of networks, losses, metrics, regularizers, observers, fetchers and recipes.
 
 Objects are added with a class decorator::
 
@@ -27,7 +27,8 @@ logger = logging.getLogger("pynet_cvae")
 PLUGIN_GROUP = "pynet_cvae.plugins"
 
 # Modules of pynet_cvae itself that register objects on import.
-_BUILTIN_MODULES = ("pynet_cvae.datasets", "pynet_cvae.metrics", "pynet_cvae.observers")
+_BUILTIN_MODULES = ("pynet_cvae.datasets", "pynet_cvae.metrics", "pynet_cvae.observers",
+                    "pynet_cvae.recipes")
 
 T = TypeVar("T")
 
@@ -162,6 +163,13 @@ class Fetchers(Registry):
     kind = "fetcher"
 
 
+class Recipes(Registry):
+    """Registry of training recipes (see :mod:`pynet_cvae.recipes`): what
+    ``pynet-cvae train --recipe NAME`` trains."""
+
+    kind = "recipe"
+
+
 REGISTRIES = {
     "networks": Networks,
     "regularizers": Regularizers,
@@ -169,6 +177,7 @@ REGISTRIES = {
     "metrics": Metrics,
     "observers": Observers,
     "fetchers": Fetchers,
+    "recipes": Recipes,
 }
 
 
@@ -185,8 +194,8 @@ def get_tools(tool_name: Optional[str] = None) -> Dict[str, Any]:
     -------
     dict
         ``{"networks": {...}, "regularizers": {...}, "losses": {...},
-        "metrics": {...}, "observers": {...}, "fetchers": {...}}``, or
-        ``{name: object}`` for ``tool_name``.
+        "metrics": {...}, "observers": {...}, "fetchers": {...}, "recipes": {...}}``,
+        or ``{name: object}`` for ``tool_name``.
 
     Raises
     ------

@@ -94,9 +94,20 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         self.model.train()
         means = RunningMeans()
         guard = NonFiniteGuard(self.on_nonfinite)
+        first_step = epoch * len(loader) if hasattr(loader, "__len__") else 0
+        before, after = self.has_observers("before_step"), self.has_observers("after_step")
         with sharded_steps(self.distributed):
-            for batch in self._progress(loader, f"fold {fold} epoch {epoch}"):
+            for index, batch in enumerate(self._progress(loader,
+                                                         f"fold {fold} epoch {epoch}")):
+                if before:
+                    self.notify_observers("before_step", step=first_step + index,
+                                          epoch=epoch, fold=fold)
                 step = self.train_step(batch)
+                if after:
+                    self.notify_observers("after_step", step=first_step + index,
+                                          epoch=epoch, fold=fold, loss=step.loss,
+                                          values=step.values, batch_size=step.batch_size,
+                                          skipped=step.skipped)
                 if guard.record(step.loss, step.skipped, step.values):
                     means.add({"loss": step.loss, **step.values}, step.batch_size)
         skipped, counted, elsewhere = guard.skipped, guard.batches, False

@@ -11,18 +11,22 @@ from matplotlib.image import imread
 
 from pynet_cvae.checkpoint import load_checkpoint
 from pynet_cvae.cli import main
-from pynet_cvae.commands import train as train_command
 from pynet_cvae.plugins.cvae import CVAE, ConditionalCVAE, load_trained_model
-from pynet_cvae.plugins.cvae import conditional_model, recipes
+
+#: Small dense networks: the conditional recipe in seconds.
+DENSE = ["--model.encoder", "DenseTrunk", "--model.decoder", "DenseDecoder",
+         "--model.hidden_dim", "32", "--quiet"]
 
 
-def test_train_writes_checkpoints_histories_and_sample_grids(tmp_path, capsys):
+def test_train_writes_checkpoints_histories_sample_grids_and_its_configuration(
+        tmp_path, capsys):
     output = tmp_path / "run"
     status = main(["train", "--output", str(output), "--epochs", "3", "--quiet"])
     assert status == 0
     printed = capsys.readouterr().out
-    assert "Trained the CVAE on digits for 3 epochs" in printed
+    assert "Trained on digits for 3 epochs" in printed
     assert "final validation: loss" in printed
+    assert "recipe:           conditional (ConditionalCVAE)" in printed
     for epoch in range(3):
         assert (output / "samples" / f"sampling_fold0_epoch{epoch}.png").exists()
     history = json.loads((output / "validation.json").read_text())
@@ -37,41 +41,43 @@ def test_train_writes_checkpoints_histories_and_sample_grids(tmp_path, capsys):
     model, config = load_trained_model(str(output / "checkpoints" / "model_0_epoch_2.pth"))
     assert isinstance(model, ConditionalCVAE) and config["recipe"] == "conditional"
     assert config["dataset"] == "digits" and config["image_shape"] == [8, 8]
-    assert "model:            conditional recipe (ConditionalCVAE)" in printed
+    assert model.config.encoder == "Conv2dTrunk"  # the recipe's default networks
+    settings = json.loads((output / "run.json").read_text())
+    assert settings["recipe"] == "conditional" and settings["epochs"] == 3
+    assert settings["model"]["encoder"] == "Conv2dTrunk" and settings["learning_rate"] == 3e-3
 
 
-def test_train_options_reach_the_model(tmp_path):
+def test_model_flags_reach_the_model_in_either_spelling(tmp_path):
     output = tmp_path / "run"
-    assert main(["train", "--output", str(output), "--epochs", "1", "--hidden-dim", "16",
-                 "--latent-dim", "3", "--architecture", "mlp", "--quiet"]) == 0
+    assert main(["train", "--output", str(output), "--epochs", "1", "--model.hidden-dim",
+                 "16", "--model.latent_dim", "3", "--model.encoder", "DenseTrunk",
+                 "--model.decoder", "DenseDecoder", "--batch-size", "32", "--quiet"]) == 0
     weights = load_checkpoint(str(output / "checkpoints" / "model_0_epoch_0.pth"))["model"]
     assert weights["encoder_head.mu.weight"].shape == torch.Size([3, 16])
+    settings = json.loads((output / "run.json").read_text())
+    assert settings["batch_size"] == 32 and settings["model"]["hidden_dim"] == 16
 
 
 def test_the_tutorial_recipe_stays_available(tmp_path, capsys):
     output = tmp_path / "run"
-    assert main(["train", "--model", "tutorial", "--output", str(output), "--epochs", "2",
+    assert main(["train", "--recipe", "tutorial", "--output", str(output), "--epochs", "2",
                  "--quiet"]) == 0
-    assert "tutorial recipe (CVAE)" in capsys.readouterr().out
+    assert "tutorial (CVAE)" in capsys.readouterr().out
     checkpoint = load_checkpoint(str(output / "checkpoints" / "model_0_epoch_1.pth"))
     model = CVAE(input_dim=64, hidden_dim=128, latent_dim=20, n_classes=10)
     model.load_state_dict(checkpoint["model"])
-    assert main(["train", "--model", "tutorial", "--architecture", "conv",
-                 "--output", str(tmp_path / "bad"), "--epochs", "1", "--quiet"]) == 1
-    assert "option 'architecture' does not apply to the 'tutorial' recipe" in \
-        capsys.readouterr().err
-
-
-def test_the_command_line_choices_are_the_plugins():
-    assert set(train_command.RECIPES) == set(recipes.RECIPES)
-    assert set(train_command.ARCHITECTURES) == set(conditional_model.ARCHITECTURES)
-    assert set(train_command.UNLABELLED_MODES) == set(conditional_model.UNLABELLED_MODES)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--recipe", "tutorial", "--model.encoder", "Conv2dTrunk",
+              "--output", str(tmp_path / "bad"), "--epochs", "1"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "pynet-cvae train: error:" in error and "--model.encoder" in error
+    assert len(error.strip().splitlines()) == 1
 
 
 def test_sample_writes_a_grid_with_a_row_per_class(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--output", str(run), "--epochs", "1", "--architecture", "mlp",
-                 "--hidden-dim", "32", "--quiet"]) == 0
+    assert main(["train", "--output", str(run), "--epochs", "1", *DENSE]) == 0
     capsys.readouterr()
     out = tmp_path / "grid.png"
     assert main(["sample", "--checkpoint", str(run), "--out", str(out), "--columns", "5",
@@ -84,8 +90,7 @@ def test_sample_writes_a_grid_with_a_row_per_class(tmp_path, capsys):
 
 def test_evaluate_prints_the_table_and_writes_json(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--output", str(run), "--epochs", "2", "--architecture", "mlp",
-                 "--hidden-dim", "32", "--quiet"]) == 0
+    assert main(["train", "--output", str(run), "--epochs", "2", *DENSE]) == 0
     capsys.readouterr()
     results = tmp_path / "results.json"
     assert main(["evaluate", "--checkpoint", str(run), "--iw-samples", "5",
@@ -100,57 +105,79 @@ def test_evaluate_prints_the_table_and_writes_json(tmp_path, capsys):
 
 def test_semi_supervised_training_hides_labels(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--output", str(run), "--epochs", "1", "--labelled-per-class", "10",
-                 "--architecture", "mlp", "--hidden-dim", "32", "--quiet"]) == 0
+    assert main(["train", "--recipe", "semi-supervised", "--output", str(run), "--epochs",
+                 "1", "--labelled-per-class", "10", *DENSE]) == 0
     printed = capsys.readouterr().out
     assert "100 labelled training images" in printed
+    assert "semi-supervised (SemiSupervisedCVAE)" in printed
     assert (run / "metadata_semi_supervised.tsv").exists()
     assert main(["train", "--output", str(tmp_path / "alone"), "--epochs", "1",
                  "--labelled-per-class", "10", "--labelled-only", "--classifier-only",
-                 "--architecture", "mlp", "--hidden-dim", "32", "--quiet"]) == 0
+                 *DENSE]) == 0
     assert "(100 training /" in capsys.readouterr().out
-    assert main(["train", "--model", "tutorial", "--labelled-per-class", "10",
-                 "--output", str(tmp_path / "bad"), "--epochs", "1", "--quiet"]) == 1
-    assert "'tutorial' recipe needs every label" in capsys.readouterr().err
+    assert main(["train", "--output", str(tmp_path / "bad"), "--epochs", "1",
+                 "--labelled-per-class", "10", *DENSE]) == 1
+    assert "hidden labels need the semi-supervised recipe" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--recipe", "tutorial", "--labelled-per-class", "10",
+              "--output", str(tmp_path / "bad"), "--epochs", "1"])
+    assert "--labelled_per_class" in capsys.readouterr().err
 
 
 def test_semi_supervised_batches_mix_labels_and_pseudo_labels_train_the_classifier(
         tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--output", str(run), "--epochs", "3", "--labelled-per-class", "10",
-                 "--batch-size", "30", "--labelled-per-batch", "10", "--lr-schedule",
-                 "cosine", "--learning-rate", "0.002", "--pseudo-labels",
-                 "--pseudo-label-threshold", "0.3", "--architecture", "mlp", "--hidden-dim",
-                 "128", "--quiet"]) == 0
+    common = ["train", "--recipe", "semi-supervised", "--epochs", "1", "--batch-size", "30"]
+    assert main([*common[:-2], "--output", str(run), "--epochs", "3",
+                 "--labelled-per-class", "10", "--batch-size", "30", "--labelled-per-batch",
+                 "10", "--lr-schedule", "cosine", "--learning-rate", "0.002",
+                 "--model.pseudo_labels", "--model.pseudo_label_threshold", "0.3",
+                 "--model.encoder", "DenseTrunk", "--model.decoder", "DenseDecoder",
+                 "--model.hidden_dim", "128", "--quiet"]) == 0
     assert "100 labelled training images" in capsys.readouterr().out
     history = json.loads((run / "train.json").read_text())["values"]
     assert history["pseudo_label"][-1] > 0  # confident guesses became targets
     checkpoint = load_checkpoint(str(run / "checkpoints" / "model_0_epoch_2.pth"))
     assert checkpoint["scheduler"]["T_max"] == 3 and checkpoint["scheduler"]["last_epoch"] == 3
     for extra, message in (
-            (["--labelled-per-batch", "30"], "--labelled-per-batch 30 leaves no room for "
-                                             "unlabelled images in batches of --batch-size 30"),
-            (["--labelled-per-batch", "5", "--labelled-only"],
-             "--labelled-per-batch mixes labelled and unlabelled images")):
-        assert main(["train", "--output", str(tmp_path / "bad"), "--epochs", "1",
-                     "--labelled-per-class", "10", "--batch-size", "30", *extra]) == 1
+            (["--labelled-per-class", "10", "--labelled-per-batch", "30"],
+             "--labelled_per_batch 30 must leave room for unlabelled images in batches of "
+             "--batch_size 30"),
+            (["--labelled-per-batch", "5"], "the semi-supervised recipe needs "
+                                            "--labelled_per_class or --labelled_fraction")):
+        assert main([*common, "--output", str(tmp_path / "bad"), *extra, *DENSE]) == 1
         assert message in capsys.readouterr().err
-    assert main(["train", "--output", str(tmp_path / "bad"), "--epochs", "1",
-                 "--labelled-per-batch", "5"]) == 1
-    assert "--labelled-per-batch needs --labelled-per-class or --labelled-fraction" in \
-        capsys.readouterr().err
+
+
+def test_resume_reads_the_run_configuration_before_writing_anything(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--output", str(run), "--epochs", "1", *DENSE]) == 0
+    saved = (run / "run.json").read_text()
+    assert main(["train", "--output", str(run), "--epochs", "2", "--resume", *DENSE[:-3],
+                 "--model.hidden_dim", "64", "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert "--resume would change the run" in error and '"hidden_dim": 32' in error
+    assert (run / "run.json").read_text() == saved
+    assert not (run / "checkpoints" / "model_0_epoch_1.pth").exists()
+    assert main(["train", "--output", str(run), "--epochs", "2", "--resume", *DENSE]) == 0
+    assert (run / "checkpoints" / "model_0_epoch_1.pth").exists()
 
 
 def test_bad_arguments_are_clear_errors(tmp_path, capsys):
+    assert main(["train", "--epochs", "0", "--output", str(tmp_path / "a")]) == 1
+    assert "--epochs: expected an integer >= 1, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--epochs", "0"])
+        main(["train", "--epochs", "many"])
     assert exit_info.value.code == 2
-    assert "expected an integer >= 1, got 0" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["train", "--dataset", "cifar"])
-    assert "invalid choice: 'cifar'" in capsys.readouterr().err
-    assert main(["train", "--dataset", "mnist", "--output", str(tmp_path)]) == 1
+    assert "epochs" in capsys.readouterr().err
+    assert main(["train", "--dataset", "cifar", "--output", str(tmp_path / "b")]) == 1
+    assert "--dataset 'cifar' is neither one of" in capsys.readouterr().err
+    assert main(["train", "--dataset", "mnist", "--output", str(tmp_path / "c")]) == 1
     assert "--dataset mnist needs --datasetdir" in capsys.readouterr().err
+    assert main(["train", "--recipe", "big"]) == 1
+    assert "--recipe 'big' is not a registered recipe" in capsys.readouterr().err
+    assert main(["train", "--network", "Nothing"]) == 1
+    assert "--network 'Nothing' is not a registered network" in capsys.readouterr().err
 
 
 @pytest.mark.subprocess

@@ -117,3 +117,55 @@ def test_an_observer_added_twice_is_called_once():
     emitter.add_observer(signal="done", observer=calls.append)  # pynet's keyword names
     emitter.notify_observers("done")
     assert len(calls) == 1 and len(emitter.observers("done")) == 1
+
+
+def test_every_filters_by_the_signal_counter_and_unwraps_for_removal():
+    emitter = Observable(["after_step", "after_epoch", "done"])
+    seen = {"steps": [], "epochs": [], "done": []}
+    step_observer = lambda signal: seen["steps"].append(signal.step)  # noqa: E731
+    emitter.add_observer("after_step", step_observer, every=3)
+    emitter.add_observer("after_epoch", lambda signal: seen["epochs"].append(signal.epoch),
+                         every=2)
+    emitter.add_observer("done", lambda signal: seen["done"].append(1), every=2)
+    for step in range(7):
+        emitter.notify_observers("after_step", step=step)
+    for epoch in range(5):
+        emitter.notify_observers("after_epoch", epoch=epoch)
+    for _ in range(5):
+        emitter.notify_observers("done")
+    assert seen == {"steps": [2, 5], "epochs": [1, 3], "done": [1, 1]}
+    assert emitter.observers("after_step") == [step_observer]
+    emitter.remove_observer("after_step", step_observer)
+    assert not emitter.has_observers("after_step")
+    with pytest.raises(ValueError, match="every must be a positive integer, got 0"):
+        emitter.add_observer("done", print, every=0)
+
+
+def test_the_step_signals_are_in_the_table():
+    assert SIGNALS["before_step"] == ("step", "epoch", "fold")
+    assert set(SIGNALS["after_step"]) >= {"step", "loss", "values", "batch_size"}
+
+
+def test_training_emits_the_step_pair_around_each_optimizer_step():
+    import torch
+
+    from pynet_cvae.datasets import DataManager
+    from pynet_cvae.interfaces import DeepLearningInterface
+
+    torch.manual_seed(0)
+    x = torch.rand(24, 3)
+    manager = DataManager.from_numpy(train_inputs=x.numpy(), train_outputs=x.numpy(),
+                                     batch_size=8)
+    interface = DeepLearningInterface(model=torch.nn.Linear(3, 3), loss_name="MSELoss",
+                                      progress=False)
+    events = []
+    interface.add_observer("before_step", lambda signal: events.append(
+        ("before", signal.step, signal.epoch)))
+    interface.add_observer("after_step", lambda signal: events.append(
+        ("after", signal.step, signal.batch_size, float(signal.loss) > 0)))
+    every = []
+    interface.add_observer("after_step", lambda signal: every.append(signal.step), every=2)
+    interface.training(manager, nb_epochs=2, with_validation=False)
+    assert events[:2] == [("before", 0, 0), ("after", 0, 8, True)]
+    assert [event[1] for event in events if event[0] == "after"] == [0, 1, 2, 3, 4, 5]
+    assert every == [1, 3, 5]

@@ -62,7 +62,7 @@ def test_a_missing_monitored_value_is_a_clear_error():
     interface.add_observer("after_epoch", EarlyStopping(monitor="val_loss"))
     with pytest.raises(ValueError, match="EarlyStopping monitors 'val_loss' but the "
                                          "after_epoch signal carries \\['epoch', 'fold', "
-                                         "'loss'\\]; train with validation"):
+                                         "'scheduler', 'loss'\\]; train with validation"):
         interface.training(manager, nb_epochs=1)
 
 

@@ -61,7 +61,9 @@ def test_registries_are_separate(scratch_registry):
 def test_the_builtin_plugin_and_fetchers_are_registered():
     tools = get_tools()
     assert set(tools) == {"networks", "regularizers", "losses", "metrics", "observers",
-                          "fetchers"}
+                          "fetchers", "recipes"}
+    assert {"network", "tutorial", "conditional", "semi-supervised", "prior"} <= set(
+        tools["recipes"])
     assert {"CVAE", "Encoder", "Decoder", "DigitClassifier"} <= set(tools["networks"])
     assert {"DecodeLoss", "VAELoss", "ClassificationLoss"} <= set(tools["losses"])
     assert {"VAELoss", "ClassificationLoss"} <= set(tools["metrics"])
@@ -193,3 +195,26 @@ def test_importing_the_package_loads_neither_torch_nor_matplotlib():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_core_imports_nothing_from_the_plugins():
+    """The core finds the plugins through their entry points only (commands included)."""
+    import ast
+    import pathlib
+
+    import pynet_cvae
+
+    root = pathlib.Path(pynet_cvae.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if "plugins" in path.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [alias.name for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            if any("plugins" in name.split(".") for name in names):
+                offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert offenders == []

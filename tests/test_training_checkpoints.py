@@ -15,7 +15,7 @@ from pynet_cvae.checkpoint import (CheckpointWriteError, UnsafeCheckpointError,
                                    list_checkpoints, load_checkpoint, save_checkpoint)
 from pynet_cvae.checkpointing import best_checkpoint
 from pynet_cvae.cli import main
-from pynet_cvae.commands import COMMAND_MODULES
+from pynet_cvae.commands import command_modules
 from pynet_cvae.datasets import DataManager
 from pynet_cvae.interfaces import DeepLearningInterface
 
@@ -194,7 +194,7 @@ def test_the_console_script_refuses_a_malicious_checkpoint(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.skipif("pynet_cvae.commands.sample" not in COMMAND_MODULES,
+@pytest.mark.skipif("pynet_cvae.plugins.cvae.commands.sample" not in command_modules(),
                     reason="no `pynet-cvae sample` command")
 def test_the_sample_command_refuses_a_malicious_checkpoint(tmp_path, capsys):
     from pynet_cvae.plugins.cvae import save_model_config

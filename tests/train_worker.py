@@ -18,7 +18,7 @@ from typing import Any, Dict, List
 
 import torch
 
-from pynet_cvae.cli import build_parser
+from pynet_cvae.commands.settings import parse_train_arguments
 from pynet_cvae.commands.train import format_summary, train
 from pynet_cvae.distributed import launched_rank
 
@@ -60,9 +60,10 @@ class Recorder:
 
 
 def main(argv: List[str]) -> None:
-    records, arguments = argv[0], build_parser().parse_args(argv[argv.index("--") + 1:])
+    records = argv[0]
+    parser, namespace = parse_train_arguments(argv[argv.index("--") + 1:])
     recorder = Recorder()
-    summary = train(arguments, observers=[("before_fold", recorder.watch_steps),
+    summary = train(parser, namespace, observers=[("before_fold", recorder.watch_steps),
                                           ("after_epoch", recorder.end_epoch)])
     rank = launched_rank()
     os.makedirs(records, exist_ok=True)

@@ -22,6 +22,7 @@ EXAMPLE_ORDER = (
     "plot_early_stopping_scheduler.py",
     "plot_loggers.py",
     "plot_custom_plugin.py",
+    "plot_zoo_model.py",
 )
 
 

@@ -30,7 +30,7 @@ from pynet_cvae.datasets import DataManager, fetch_digits
 from pynet_cvae.datasets.transforms import Flatten
 from pynet_cvae.interfaces import DeepLearningInterface
 from pynet_cvae.plugins.cvae import (
-    ClassifierAccuracy, ConditionalCVAE, ConditionalELBOLoss, make_grid, sample_grid)
+    ClassifierAccuracy, ConditionalCVAE, make_grid, sample_grid)
 
 NB_EPOCHS = int(os.environ.get("PYNET_CVAE_EXAMPLE_EPOCHS", "20"))
 torch.manual_seed(0)
@@ -54,7 +54,7 @@ interface = DeepLearningInterface(
     model=model,
     optimizer_name="Adam",
     learning_rate=2e-3,
-    loss=ConditionalELBOLoss(classification_weight=10.0),
+    loss=model.objective,
     metrics=[ClassifierAccuracy()],
     add_labels=True,
     progress=False)
@@ -64,9 +64,10 @@ interface = DeepLearningInterface(
 # Training
 # --------
 #
-# :class:`~pynet_cvae.plugins.cvae.ConditionalELBOLoss` returns the loss and its
-# terms (reconstruction, KL divergence, cross-entropy of the classifier): the
-# interface reports each term beside the loss, like a metric.
+# The model owns its objective, ``model.objective``: the list of its terms
+# (reconstruction, KL divergence, cross-entropy of the classifier), which returns
+# the loss and each term's value: the interface reports each term beside the loss,
+# like a metric.
 
 train_history, validation_history = interface.training(
     manager=manager, nb_epochs=NB_EPOCHS, fold_index=0, with_validation=True)

@@ -3,7 +3,7 @@ Semi-supervised training: a few labels, many images
 ===================================================
 
 A conditional VAE needs the class of each training image... or does it? With
-:class:`~pynet_cvae.plugins.cvae.ConditionalCVAE` the label of an image may be
+:class:`~pynet_cvae.plugins.cvae.SemiSupervisedCVAE` the label of an image may be
 missing: the model then treats the class as a latent variable, sums the ELBO over
 every class weighted by its own classifier q(y|x), and trains on the image without
 any cross-entropy (Kingma et al. 2014, model M2). Here we keep the labels of 10
@@ -32,9 +32,9 @@ import torch
 from pynet_cvae.datasets import DataManager, fetch_digits
 from pynet_cvae.datasets.transforms import Flatten
 from pynet_cvae.interfaces import DeepLearningInterface
-from pynet_cvae.plugins.cvae import sample_grid
+from pynet_cvae.plugins.cvae import (ClassificationLoss, ClassifierAccuracy, ConditionalCVAE,
+                                     SemiSupervisedCVAE, VAELoss, sample_grid)
 from pynet_cvae.plugins.cvae.judge import read_split
-from pynet_cvae.plugins.cvae.recipes import build_recipe
 from pynet_cvae.plugins.cvae.semisupervised import (
     LABELLED_ONLY, MISSING_LABEL, TRAIN_VALIDATION, hide_labels)
 
@@ -62,24 +62,25 @@ def manager_for(splits):
 # The semi-supervised model trains on every training digit; a batch's labelled
 # digits add the classifier's cross-entropy, its unlabelled ones only the ELBO with
 # the class summed out. The baseline is the same network's classifier trained with
-# the cross-entropy on the labelled digits alone. Both use the dense networks of
-# the ``conditional`` recipe.
+# the cross-entropy on the labelled digits alone. Both are models of the zoo with
+# dense networks.
 
 
-def train(recipe, splits):
-    torch.manual_seed(0)
-    interface = DeepLearningInterface(
-        model=recipe.model, learning_rate=recipe.learning_rate, loss=recipe.loss,
-        metrics=recipe.metrics, add_labels=True, progress=False)
+def train(model, loss, metrics, splits):
+    interface = DeepLearningInterface(model=model, learning_rate=3e-3, loss=loss,
+                                      metrics=metrics, add_labels=True, progress=False)
     interface.training(manager_for(splits), nb_epochs=NB_EPOCHS, fold_index=0,
                        with_validation=False)
-    return recipe.model.eval()
+    return model.eval()
 
 
-options = {"architecture": "mlp", "hidden_dim": 256, "latent_dim": 8}
-semi_supervised = train(build_recipe("conditional", 64, 10, (8, 8), semi_supervised=True,
-                                     **options), TRAIN_VALIDATION)
-alone = train(build_recipe("conditional", 64, 10, (8, 8), classifier_only=True, **options),
+networks = {"input_dim": 64, "image_shape": (8, 8), "n_classes": 10, "hidden_dim": 256,
+            "latent_dim": 8, "encoder": "DenseTrunk", "decoder": "DenseDecoder"}
+torch.manual_seed(0)
+model = SemiSupervisedCVAE(**networks, consistency_samples=64)
+semi_supervised = train(model, model.objective, [VAELoss()], TRAIN_VALIDATION)
+torch.manual_seed(0)
+alone = train(ConditionalCVAE(**networks), ClassificationLoss(), [ClassifierAccuracy()],
               LABELLED_ONLY)
 
 # %%
@@ -125,13 +126,13 @@ axis.set_ylabel("requested digit")
 # ``DataManager(..., labelled_per_batch=k)`` puts ``k`` labelled images in every
 # training batch instead, an epoch being one pass over the unlabelled images. And
 # the classifier can learn from the unlabelled images directly:
-# ``build_recipe(..., pseudo_labels=True)`` makes its confident guess on a slightly
+# ``SemiSupervisedCVAE(..., pseudo_labels=True)`` makes its confident guess on a slightly
 # shifted copy of an image the target of a strongly altered copy (FixMatch),
 # ``elbo_trains_classifier=False`` keeps the ELBO's gradient (whose class term rewards
 # uncertain guesses) away from the classifier, and ``classifier_average=0.999``
 # classifies with a moving average of its weights. On the tiny digits, where a
 # one-pixel shift is an eighth of the image, pseudo-labels do not help; on
 # Fashion-MNIST with 100 labels per class they lift the classifier from 0.816 (the
-# labelled images alone) to 0.872 (``pynet-cvae train --labelled-per-class 100
-# --pseudo-labels --classifier-without-elbo ...``; the README gives the whole
+# labelled images alone) to 0.872 (``pynet-cvae train --recipe semi-supervised
+# --labelled-per-class 100 --model.pseudo_labels ...``; the README gives the whole
 # recipe and ``benchmarks/cvae_quality.py --semi-supervised`` reproduces it).

@@ -2,13 +2,48 @@
 
 A command module defines ``add_parser(subparsers)``, which adds its parser and sets
 the parser's default ``run`` to a function taking the parsed arguments and returning
-the exit status.
+the exit status (a command that parses its own arguments also sets
+``own_arguments=True``: it finds them in ``arguments.arguments``).
+
+The core's commands are :data:`COMMAND_MODULES`; a plugin adds its own by declaring
+their modules in the ``pynet_cvae.commands`` entry-point group (the CVAE plugin:
+``sample`` and ``evaluate``)::
+
+    entry_points={"pynet_cvae.commands": ["sample = my_plugin.commands.sample"]}
 """
+
+from __future__ import annotations
+
+import logging
+import warnings
+from importlib.metadata import entry_points
+from typing import List
+
+logger = logging.getLogger("pynet_cvae")
 
 COMMAND_MODULES = (
     "pynet_cvae.commands.train",
-    "pynet_cvae.commands.sample",
-    "pynet_cvae.commands.evaluate",
     "pynet_cvae.commands.board",
     "pynet_cvae.commands.normative",
 )
+"""The core's commands."""
+
+COMMAND_GROUP = "pynet_cvae.commands"
+"""The entry-point group where plugins declare their command modules."""
+
+
+def command_modules() -> List[str]:
+    """The core's command modules, then the plugins' (their entry points, by name).
+
+    A plugin command whose name is taken by an earlier one is skipped with a warning.
+    """
+    modules = list(COMMAND_MODULES)
+    names = {module.rsplit(".", 1)[1] for module in modules}
+    for entry_point in sorted(entry_points(group=COMMAND_GROUP), key=lambda item: item.name):
+        if entry_point.name in names:
+            warnings.warn(f"pynet-cvae command {entry_point.name!r} of {entry_point.value} "
+                          "is already defined: skipped", RuntimeWarning, stacklevel=2)
+            continue
+        names.add(entry_point.name)
+        modules.append(entry_point.value.split(":")[0])
+    return modules

@@ -30,6 +30,9 @@ def _integer(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
+#: The largest seed: NumPy's legacy ``np.random.seed`` takes 32-bit seeds.
+MAX_SEED = 2 ** 32 - 1
+
 
 def positive_int(text: str) -> int:
     """An argparse type: an integer >= 1."""

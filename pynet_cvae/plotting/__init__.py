@@ -2,7 +2,8 @@
 
 :class:`Board` draws the training and validation curves, the learning rate, the
 validation predictions and the run's configuration; :func:`update_board` is the
-``after_epoch`` observer that feeds it. :mod:`pynet_cvae.plotting.server`
+``after_epoch`` observer that feeds ``interface.board``, and
+``BoardObserver(board)`` the explicit one. :mod:`pynet_cvae.plotting.server`
 finds, starts and stops a local Visdom server, :mod:`pynet_cvae.plotting.assets`
 installs the page's JavaScript for offline use, and
 :mod:`pynet_cvae.plotting.replay` replays a run's log into a server.
@@ -11,7 +12,7 @@ pynet's matplotlib figures; matplotlib is imported when they are first called.
 """
 
 from pynet_cvae.plotting.assets import AssetsError, install_assets, missing_assets
-from pynet_cvae.plotting.board import Board, update_board
+from pynet_cvae.plotting.board import Board, BoardObserver, update_board
 from pynet_cvae.plotting.client import BoardClient, VisdomLoginError
 from pynet_cvae.plotting.figures import plot_data, plot_history
 from pynet_cvae.plotting.probe import is_visdom_server
@@ -21,6 +22,7 @@ from pynet_cvae.plotting.server import VisdomServer, VisdomServerError, start_se
 __all__ = [
     "AssetsError",
     "Board",
+    "BoardObserver",
     "BoardClient",
     "VisdomLoginError",
     "VisdomServer",

@@ -397,5 +397,37 @@ def update_board(signal: Any) -> None:
     if board is None:
         raise AttributeError(
             f"update_board needs a board on {type(signal.object).__name__}: "
-            "set one first, e.g. interface.board = Board(...)")
+            "set one first, e.g. interface.board = Board(...), or attach "
+            "BoardObserver(board)")
+    _send_signal(board, signal)
+
+
+@rank_zero_only
+class BoardObserver:
+    """An ``after_epoch`` observer sending the signal's values to a given board.
+
+    The explicit form of ``interface.board = board`` plus :func:`update_board`::
+
+        interface.add_observer("after_epoch", BoardObserver(Board(env="run")))
+
+    Parameters
+    ----------
+    board : Board
+        The board (anything with ``update_plots(data, epoch, fold)``).
+    """
+
+    def __init__(self, board: Any) -> None:
+        if not callable(getattr(board, "update_plots", None)):
+            raise TypeError(f"BoardObserver needs a Board (with update_plots), got {board!r}")
+        self.board = board
+
+    def __call__(self, signal: Any) -> None:
+        _send_signal(self.board, signal)
+
+    def __repr__(self) -> str:
+        return f"BoardObserver({self.board!r})"
+
+
+def _send_signal(board: Any, signal: Any) -> None:
+    """Every value of ``signal`` but epoch and fold (a scheduler as ``lr``) to ``board``."""
     board.update_plots(epoch_values(signal), signal.epoch, getattr(signal, "fold", None))

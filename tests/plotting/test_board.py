@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from pynet_cvae.plotting import Board, is_visdom_server, update_board
+from pynet_cvae.plotting import Board, BoardObserver, is_visdom_server, update_board
 
 from ..servers import free_port, window_data, window_names
 
@@ -216,6 +216,18 @@ def test_update_board_reads_the_learning_rate_of_the_optimizer(board):
     interface = types.SimpleNamespace(board=board, optimizer=optimizer)
     update_board(Signal(interface, "after_epoch", epoch=0, fold=1, loss=1.0))
     assert line_points(board, "lr", "lr, fold 1") == ([0], [0.002])
+
+
+@pytest.mark.visdom
+def test_board_observer_sends_to_its_board_without_an_interface_attribute(board):
+    interface = types.SimpleNamespace()
+    observer = BoardObserver(board)
+    observer(Signal(interface, "after_epoch", epoch=0, fold=0, loss=1.5))
+    assert line_points(board, "loss", "loss, fold 0") == ([0], [1.5])
+    with pytest.raises(AttributeError, match="BoardObserver\\(board\\)"):
+        update_board(Signal(interface, "after_epoch", epoch=0, fold=0, loss=1.5))
+    with pytest.raises(TypeError, match="BoardObserver needs a Board"):
+        BoardObserver(object())
 
 
 @pytest.mark.visdom

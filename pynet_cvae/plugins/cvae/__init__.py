@@ -1,36 +1,51 @@
-"""The conditional variational autoencoder (CVAE) plugin.
+"""The conditional variational autoencoder (CVAE) plugin: a zoo of conditional models.
 
 Importing this package registers:
 
-- networks: :class:`CVAE` (the tutorial's recipe), :class:`Encoder`, :class:`Decoder`,
-  :class:`DigitClassifier`, and :class:`ConditionalCVAE` (encoder conditioned on the
-  class, semi-supervised);
+- networks: the zoo's models (:mod:`.zoo`: :class:`CVAE`, the tutorial's;
+  :class:`ConditionalCVAE`; :class:`SemiSupervisedCVAE`), the tutorial's parts
+  (:class:`Encoder`, :class:`Decoder`, :class:`DigitClassifier`) and the shared
+  building blocks of :mod:`.networks` (dense, 2-D and 3-D convolutional trunks and
+  decoders);
 - losses (and metrics): :class:`DecodeLoss`, :class:`VAELoss`, :class:`ClassificationLoss`,
   :class:`ConditionalELBOLoss`, and the metric :class:`ClassifierAccuracy`;
 - observers: ``sampling`` (:class:`ConditionalSampler`).
 
-Both models have the generation API of :class:`GenerativeMixin` (``sample``,
-``encode``, ``reconstruct``, ``interpolate``); :mod:`.evaluation` and :mod:`.judge`
-measure them, :mod:`.trained` loads what ``pynet-cvae train`` wrote,
-:mod:`.semisupervised` prepares partly labelled data and :mod:`.augmentation` makes the
-augmented views of pseudo-labelling.
+A model is conditioned on a :class:`Condition` (:mod:`.conditions`): named
+covariates, categorical or continuous; its objective is a list of terms
+(:mod:`.objective`). Every model has the generation interface of
+:class:`GenerativeMixin` (``sample``, ``encode``, ``reconstruct``, ``interpolate``);
+:mod:`.evaluation` and :mod:`.judge` measure them, :mod:`.response` how generated
+images follow a continuous covariate, :func:`load_trained_model` loads what
+``pynet-cvae train`` wrote, :mod:`.recipes` are its recipes, :mod:`.semisupervised` prepares partly labelled data and
+:mod:`.augmentation` makes the augmented views of pseudo-labelling.
 """
 
-from .conditional_losses import ClassifierAccuracy, ConditionalELBOLoss
-from .conditional_model import ConditionalCVAE
+from . import networks
+from .conditions import Categorical, Condition, Continuous
 from .generation import Encoding, GenerativeMixin, sample_grid, write_sample_grid
 from .grid import make_grid, save_grid_png
-from .losses import ClassificationLoss, DecodeLoss, VAELoss
-from .model import CVAE, Decoder, DigitClassifier, Encoder, idx2onehot
+from .metrics import ClassifierAccuracy
+from .objective import Objective
 from .observers import ConditionalSampler, sampling
+from .response import Response, covariate_response
 from .schedules import KLWarmup, TemperatureSchedule
-from .trained import load_trained_model, save_model_config
+from ...trained import load_trained_model, save_model_config  # noqa: F401  (their former place)
+from . import recipes  # noqa: F401  (registers the recipes)
+from .zoo import (CVAE, ClassificationLoss, ConditionalConfig, ConditionalCVAE,
+                  ConditionalELBOLoss, DecodeLoss, Decoder, DigitClassifier, Encoder,
+                  SemiSupervisedConfig, SemiSupervisedCVAE, TutorialConfig, VAELoss,
+                  ZooModel, idx2onehot)
 
 __all__ = [
-    "CVAE", "Encoder", "Decoder", "DigitClassifier", "idx2onehot",
+    "CVAE", "Encoder", "Decoder", "DigitClassifier", "idx2onehot", "TutorialConfig",
     "DecodeLoss", "VAELoss", "ClassificationLoss",
+    "ZooModel", "ConditionalCVAE", "ConditionalConfig", "SemiSupervisedCVAE",
+    "SemiSupervisedConfig", "ConditionalELBOLoss", "ClassifierAccuracy", "Objective",
+    "Condition", "Categorical", "Continuous",
     "ConditionalSampler", "sampling", "make_grid", "save_grid_png",
-    "ConditionalCVAE", "ConditionalELBOLoss", "ClassifierAccuracy",
     "GenerativeMixin", "Encoding", "sample_grid", "write_sample_grid",
-    "KLWarmup", "TemperatureSchedule", "load_trained_model", "save_model_config",
+    "KLWarmup", "TemperatureSchedule",
+    "covariate_response", "Response",
+    "networks",
 ]

@@ -1,6 +1,6 @@
 """Random image augmentations of flattened image batches, for pseudo-labelling.
 
-:class:`~pynet_cvae.plugins.cvae.ConditionalCVAE` (``pseudo_labels=True``) labels each
+:class:`~pynet_cvae.plugins.cvae.SemiSupervisedCVAE` (``pseudo_labels=True``) labels each
 unlabelled image with its classifier's confident guess on a *weak* view (a small
 translation) and trains the classifier to give that class on a *strong* view (a
 larger translation, a blanked square, a contrast change), as in FixMatch (Sohn et al.

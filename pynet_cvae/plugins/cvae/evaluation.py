@@ -1,7 +1,12 @@
-"""Evaluate a trained CVAE on a data set's test split.
+"""Evaluate a trained conditional model on a data set's test split.
 
-:func:`evaluate_model` reports, for any model of the plugin (the tutorial's
-:class:`~pynet_cvae.plugins.cvae.CVAE` or :class:`~pynet_cvae.plugins.cvae.ConditionalCVAE`):
+:func:`evaluate_model` reports, for any model with the generation interface
+(:class:`~pynet_cvae.plugins.cvae.GenerativeMixin`). For a class-conditioned model
+with a classifier (the tutorial's :class:`~pynet_cvae.plugins.cvae.CVAE`,
+:class:`~pynet_cvae.plugins.cvae.ConditionalCVAE`), the class is summed out and the
+likelihoods are of p(x); for any other condition (covariates, or classes without a
+classifier) they are of p(x|c), with each test image's own condition read from the
+metadata (``conditional_likelihood`` is then True):
 
 ``neg_elbo``
     The negative ELBO of log p(x), nats per image: with p(y) uniform over the
@@ -15,7 +20,7 @@
     p(x|z_yk, y) p(z_yk) / q(z_yk|x, y)``. Lower is better; it is at most
     ``neg_elbo`` on average.
 ``classifier_accuracy``
-    The accuracy of the model's classifier on the test images.
+    The accuracy of the model's classifier on the test images (with a classifier).
 ``generation_accuracy`` (and ``_worst``, ``_per_class``)
     The fraction of generated images (``samples_per_class`` per class, z ~ N(0, I),
     the same z for every class) that an independent judge
@@ -28,7 +33,7 @@
     the judge's cache), and on the model's reconstructions of them (latent mean,
     the classifier's class).
 
-Memory stays flat: the test images are read from the memory-mapped array in bounded
+The measures by the judge need a class-only condition. Memory stays flat: the test images are read from the memory-mapped array in bounded
 batches, and each batch's tensors are released before the next.
 """
 
@@ -37,16 +42,16 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as func
 
 from ...jsonio import write_json
-from .conditional_losses import gaussian_kl
 from .generation import evaluating
 from .judge import Judge, accuracy_on_rows, predict, read_split
+from .objective import gaussian_kl
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -79,12 +84,13 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
 
     Parameters
     ----------
-    model : CVAE or ConditionalCVAE
+    model : GenerativeMixin
         The trained model (see the module documentation for what is measured).
     input_path, metadata_path : str
         A fetcher's ``.npy`` images and TSV (``label`` and ``split`` columns).
-    judge : Judge
-        From :func:`~pynet_cvae.plugins.cvae.judge.load_or_train_judge`.
+    judge : Judge or None
+        From :func:`~pynet_cvae.plugins.cvae.judge.load_or_train_judge` (None: no
+        judged measures).
     iw_samples : int, default 100
         K, the importance samples per class and image (0 skips ``iw_nll``).
     samples_per_class : int, default 100
@@ -104,7 +110,8 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
     -------
     dict
         The measures of the module documentation, plus ``test_images``,
-        ``iw_samples``, ``samples_per_class`` and ``wall_time_s``.
+        ``iw_samples``, ``samples_per_class``, ``conditional_likelihood`` and
+        ``wall_time_s``.
     """
     for name, value, minimum in (("iw_samples", iw_samples, 0),
                                  ("samples_per_class", samples_per_class, 2),
@@ -115,20 +122,56 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
     images = np.load(input_path, mmap_mode="r")
     all_rows, all_labels = read_split(metadata_path, "test")
     rows, labels = _subset(all_rows, all_labels, max_test_images, seed)
+    summed = sums_classes(model)
+    conditions = None if summed else test_conditions(model, metadata_path, rows)
     results: Dict[str, Any] = {"test_images": int(len(rows)), "iw_samples": iw_samples,
                                "samples_per_class": samples_per_class,
+                               "conditional_likelihood": not summed,
                                "judge_test_accuracy": accuracy_on_rows(judge.model, images,
                                                                        rows, labels)}
     with evaluating(model):
-        results.update(_test_set_scores(model, judge.model, images, rows, labels,
+        results.update(_test_set_scores(model, judge, images, rows, labels, conditions,
                                         batch_size, seed))
         if iw_samples:
             results["iw_nll"] = importance_weighted_nll(model, images, rows, iw_samples,
-                                                        seed=seed)
-        results.update(generation_scores(model, judge.model, images, all_rows, all_labels,
-                                         samples_per_class, diversity_reference, seed))
+                                                        seed=seed, conditions=conditions)
+        if model.condition.is_class_only and judge is not None:
+            results["judge_test_accuracy"] = float(judge.test_accuracy)
+            results.update(generation_scores(model, judge.model, images, all_rows,
+                                             all_labels, samples_per_class,
+                                             diversity_reference, seed))
     results["wall_time_s"] = time.perf_counter() - start
     return results
+
+
+def sums_classes(model: torch.nn.Module) -> bool:
+    """Whether the likelihoods sum the class out (class-only condition and a classifier)."""
+    return bool(model.condition.is_class_only and getattr(model, "has_classifier", True))
+
+
+def test_conditions(model: torch.nn.Module, metadata_path: str, rows: np.ndarray
+                    ) -> np.ndarray:
+    """Each test row's condition values, read from the metadata's covariate columns.
+
+    Parameters
+    ----------
+    model : GenerativeMixin
+        The model (its ``condition`` names the columns).
+    metadata_path : str
+        The table.
+    rows : numpy.ndarray
+        The test rows.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(rows), len(covariates))`` values (categories as ids).
+    """
+    import pandas as pd
+
+    condition = model.condition
+    table = condition.code_table(pd.read_csv(metadata_path, sep="\t").iloc[rows])
+    return table[condition.columns].to_numpy(dtype=np.float64)
 
 
 def _subset(rows: np.ndarray, labels: np.ndarray, max_test_images: Optional[int], seed: int
@@ -158,18 +201,18 @@ def _onehot(label: int, count: int, n_classes: int, device: torch.device) -> tor
     return onehot
 
 
-def reconstruction_nll(model: torch.nn.Module, z: torch.Tensor, onehot: torch.Tensor,
+def reconstruction_nll(model: torch.nn.Module, z: torch.Tensor, condition: torch.Tensor,
                        x: torch.Tensor) -> torch.Tensor:
-    """-log p(x|z, y) of each row, from the decoder's logits when it gives them.
+    """-log p(x|z, c) of each row: the model's own likelihood when it has one.
 
     Parameters
     ----------
-    model : CVAE or ConditionalCVAE
-        The model (``decode_logits`` or ``decode``).
+    model : GenerativeMixin
+        The model (``reconstruction_nll``, else ``decode`` giving Bernoulli means).
     z : torch.Tensor
         ``(batch, latent_dim)`` latent vectors.
-    onehot : torch.Tensor
-        ``(batch, n_classes)`` classes.
+    condition : torch.Tensor
+        ``(batch, width)`` encoded conditions.
     x : torch.Tensor
         ``(batch, input_dim)`` images, possibly a broadcast (expanded) view.
 
@@ -178,67 +221,96 @@ def reconstruction_nll(model: torch.nn.Module, z: torch.Tensor, onehot: torch.Te
     torch.Tensor
         ``(batch,)`` negative log-likelihoods, in nats.
     """
-    if hasattr(model, "decode_logits"):
-        logits = model.decode_logits(z, onehot)
-        return func.binary_cross_entropy_with_logits(
-            logits, x, reduction="none").sum(dim=-1)
-    probabilities = model.decode(z, onehot)
+    if hasattr(model, "reconstruction_nll"):
+        return model.reconstruction_nll(z, condition, x)
+    probabilities = model.decode(z, condition)
     return func.binary_cross_entropy(probabilities, x, reduction="none").sum(dim=-1)
 
 
-def _test_set_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np.ndarray,
-                     rows: np.ndarray, labels: np.ndarray, batch_size: int,
-                     seed: int) -> Dict[str, float]:
+def _hypotheses(model: torch.nn.Module, x: torch.Tensor,
+                conditions: Optional[np.ndarray]) -> List[torch.Tensor]:
+    """The encoded conditions an image is scored under: every class, or its own."""
+    device = x.device
+    if conditions is None:
+        n_classes = model.n_classes
+        return [_onehot(label, x.shape[0], n_classes, device) for label in range(n_classes)]
+    return [model.condition.encode(torch.from_numpy(conditions)).to(device, x.dtype)]
+
+
+def _kl(model: torch.nn.Module, z_mu: torch.Tensor, z_var: torch.Tensor,
+        condition: torch.Tensor) -> torch.Tensor:
+    prior_mu, prior_var = model.prior_parameters(condition)
+    return gaussian_kl(z_mu, z_var, prior_mu, prior_var)
+
+
+def _test_set_scores(model: torch.nn.Module, judge: Optional[Judge], images: np.ndarray,
+                     rows: np.ndarray, labels: np.ndarray, conditions: Optional[np.ndarray],
+                     batch_size: int, seed: int) -> Dict[str, float]:
     """neg_elbo, classifier accuracy and the judge's accuracy on reconstructions."""
     device = _device(model)
     generator = torch.Generator().manual_seed(seed)
-    n_classes = model.n_classes
+    summed = conditions is None
+    judged = judge is not None and model.condition.is_class_only
     elbo_sum, classifier_correct, judge_correct = 0.0, 0, 0
     for start, x in _batches(images, rows, batch_size, device):
         target = labels[start:start + x.shape[0]]
-        logits = model.classify(x)
-        log_q = func.log_softmax(logits, dim=1)
-        per_class = torch.empty(x.shape[0], n_classes, device=device)
-        for label in range(n_classes):
-            onehot = _onehot(label, x.shape[0], n_classes, device)
-            z_mu, z_var = model.encode_latent(x, onehot)
+        batch_conditions = None if summed else conditions[start:start + x.shape[0]]
+        hypotheses = _hypotheses(model, x, batch_conditions)
+        per_hypothesis = torch.empty(x.shape[0], len(hypotheses), device=device)
+        for index, condition in enumerate(hypotheses):
+            z_mu, z_var = model.encode_latent(x, condition)
             noise = torch.randn(z_mu.shape, generator=generator).to(device)
             z = z_mu + noise * torch.exp(z_var / 2)
-            per_class[:, label] = (reconstruction_nll(model, z, onehot, x)
-                                   + gaussian_kl(z_mu, z_var))
-        bound = (log_q.exp() * (per_class + log_q)).sum(dim=1) + math.log(n_classes)
+            per_hypothesis[:, index] = (reconstruction_nll(model, z, condition, x)
+                                        + _kl(model, z_mu, z_var, condition))
+        if summed:
+            log_q = func.log_softmax(model.classify(x), dim=1)
+            bound = (log_q.exp() * (per_hypothesis + log_q)).sum(dim=1) \
+                + math.log(model.n_classes)
+            predicted = log_q.argmax(dim=1)
+            classifier_correct += int((predicted.cpu().numpy() == target).sum())
+            condition = func.one_hot(predicted, model.n_classes).to(x.dtype)
+        else:
+            bound = per_hypothesis[:, 0]
+            condition = hypotheses[0]
         elbo_sum += float(bound.sum())
-        predicted = logits.argmax(dim=1)
-        classifier_correct += int((predicted.cpu().numpy() == target).sum())
-        predicted_onehot = func.one_hot(predicted, n_classes).to(x.dtype)
-        reconstruction = model.decode(model.encode_latent(x, predicted_onehot)[0],
-                                      predicted_onehot)
-        judge_correct += int((predict(judge, reconstruction).numpy() == target).sum())
-        del x, logits, log_q, per_class, bound, reconstruction
+        if judged:
+            reconstruction = model.decode(model.encode_latent(x, condition)[0], condition)
+            judge_correct += int((predict(judge.model, reconstruction).numpy()
+                                  == target).sum())
+        del x, per_hypothesis, bound
     count = max(1, len(rows))
-    return {"neg_elbo": elbo_sum / count, "classifier_accuracy": classifier_correct / count,
-            "judge_reconstruction_accuracy": judge_correct / count}
+    scores = {"neg_elbo": elbo_sum / count}
+    if summed:
+        scores["classifier_accuracy"] = classifier_correct / count
+    if judged:
+        scores["judge_reconstruction_accuracy"] = judge_correct / count
+    return scores
 
 
 def importance_weighted_nll(model: torch.nn.Module, images: np.ndarray, rows: np.ndarray,
-                            iw_samples: int = 100, seed: int = 0) -> float:
-    """The importance-weighted estimate of -log p(x), mean nats per image.
+                            iw_samples: int = 100, seed: int = 0,
+                            conditions: Optional[np.ndarray] = None) -> float:
+    """The importance-weighted estimate of -log p(x) (or -log p(x|c)), mean nats per image.
 
     See the module documentation. Batches hold at most :data:`IW_CHUNK`
     ``images x samples`` per class, and their tensors are released before the next.
 
     Parameters
     ----------
-    model : CVAE or ConditionalCVAE
+    model : GenerativeMixin
         The model.
     images : numpy.ndarray
-        ``(N, 1, H, W)`` images, memory-mapped or not.
+        ``(N, ...)`` images, memory-mapped or not.
     rows : numpy.ndarray
         The rows to score.
     iw_samples : int, default 100
-        K, the samples of z per class and image.
+        K, the samples of z per class (or condition) and image.
     seed : int, default 0
         Seeds the samples.
+    conditions : numpy.ndarray, optional
+        Each row's condition values: the estimate is of -log p(x|c). By default
+        the class is summed out under a uniform prior.
 
     Returns
     -------
@@ -247,30 +319,34 @@ def importance_weighted_nll(model: torch.nn.Module, images: np.ndarray, rows: np
     """
     device = _device(model)
     generator = torch.Generator().manual_seed(seed + 1)
-    n_classes, latent_dim = model.n_classes, model.latent_dim
+    latent_dim = model.latent_dim
     batch_size = max(1, IW_CHUNK // iw_samples)
     total = 0.0
     with evaluating(model):
-        for _, x in _batches(images, rows, batch_size, device):
+        for start, x in _batches(images, rows, batch_size, device):
             count = x.shape[0]
-            log_weights = torch.empty(count, n_classes, iw_samples, device=device)
+            batch_conditions = None if conditions is None \
+                else conditions[start:start + count]
+            hypotheses = _hypotheses(model, x, batch_conditions)
+            log_weights = torch.empty(count, len(hypotheses), iw_samples, device=device)
             target = x[:, None, :].expand(count, iw_samples, x.shape[1])
-            for label in range(n_classes):
-                onehot = _onehot(label, count, n_classes, device)
-                z_mu, z_var = model.encode_latent(x, onehot)
+            for index, condition in enumerate(hypotheses):
+                z_mu, z_var = model.encode_latent(x, condition)
+                prior_mu, prior_var = model.prior_parameters(condition)
                 noise = torch.randn(count, iw_samples, latent_dim,
                                     generator=generator).to(device)
                 z = z_mu[:, None] + noise * torch.exp(z_var / 2)[:, None]
                 log_q = -0.5 * (noise ** 2 + _LOG_2PI + z_var[:, None]).sum(dim=-1)
-                log_prior = -0.5 * (z ** 2 + _LOG_2PI).sum(dim=-1)
+                log_prior = -0.5 * (((z - prior_mu[:, None]) ** 2) / torch.exp(
+                    prior_var[:, None]) + _LOG_2PI + prior_var[:, None]).sum(dim=-1)
+                repeated = condition.repeat_interleave(iw_samples, dim=0)
                 nll = reconstruction_nll(
-                    model, z.reshape(-1, latent_dim),
-                    _onehot(label, count * iw_samples, n_classes, device),
+                    model, z.reshape(-1, latent_dim), repeated,
                     target.reshape(-1, x.shape[1])).reshape(count, iw_samples)
-                log_weights[:, label] = log_prior - log_q - nll
+                log_weights[:, index] = log_prior - log_q - nll
                 del z_mu, z_var, noise, z, log_q, log_prior, nll
             log_px = (torch.logsumexp(log_weights.reshape(count, -1), dim=1)
-                      - math.log(iw_samples * n_classes))
+                      - math.log(iw_samples * len(hypotheses)))
             total -= float(log_px.sum())
             del x, target, log_weights, log_px
     return total / max(1, len(rows))
@@ -283,8 +359,8 @@ def generation_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np
 
     Parameters
     ----------
-    model : CVAE or ConditionalCVAE
-        The model.
+    model : GenerativeMixin
+        A class-conditioned model.
     judge : torch.nn.Module
         The judge network.
     images : numpy.ndarray

@@ -1,19 +1,28 @@
-"""The generation API of the CVAE models: sample, reconstruct, encode, interpolate.
+"""The generation interface of the zoo's models: sample, reconstruct, encode, interpolate.
 
-Both :class:`~pynet_cvae.plugins.cvae.CVAE` (the tutorial's recipe) and
-:class:`~pynet_cvae.plugins.cvae.ConditionalCVAE` inherit :class:`GenerativeMixin`,
-which builds these methods on three small ones every CVAE model has:
+Every model of the zoo inherits :class:`GenerativeMixin`, which builds these methods
+on a few small ones:
 
+``condition``
+    The model's :class:`~pynet_cvae.plugins.cvae.conditions.Condition` (for the
+    tutorial's models, the classes).
+``encode_latent(x, c)``
+    The mean and log-variance of q(z|x, c), ``c`` the encoded condition (the
+    tutorial's encoder ignores it).
+``decode(z, c)``
+    Images (their expected values) from latent vectors and encoded conditions.
 ``classify(x)``
-    The class logits of flattened images ``x``.
-``encode_latent(x, onehot)``
-    The mean and log-variance of q(z|x, y) (the tutorial's encoder ignores ``onehot``).
-``decode(z, onehot)``
-    Images in [0, 1] from latent vectors and (one-hot or soft) classes.
+    The class logits, for models with a classifier (``has_classifier``): then the
+    condition of an image may be left out and is predicted.
+``prior_parameters(c)``
+    The prior p(z|c) as a mean and a log-variance: N(0, I) unless a model learns one.
 
-Every method runs without gradients, in evaluation mode, on the model's device, and
-restores the model's training mode afterwards. :func:`write_sample_grid` writes a PNG
-with one row per class, as ``pynet-cvae sample`` does.
+A condition is given as class ids for a class-only model (``model.sample([3, 7],
+n=8)``), or as a mapping covariate -> values (``model.sample({"age": [40, 80]})``),
+or as a table of values (see :meth:`Condition.values`). Every method runs without
+gradients, in evaluation mode, on the model's device, and restores the training mode
+afterwards. :func:`write_sample_grid` writes a PNG with one row per condition, as
+``pynet-cvae sample`` does.
 """
 
 from __future__ import annotations
@@ -21,14 +30,15 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import namedtuple
-from typing import Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
-import torch.nn.functional as func
 
+from .conditions import Condition, ConditionValues
 from .grid import make_grid, save_grid_png
 
-Labels = Union[int, Sequence[int], torch.Tensor]
+Labels = ConditionValues
 
 Encoding = namedtuple("Encoding", ["z_mu", "z_log_var", "labels"])
 Encoding.__doc__ = """What :meth:`GenerativeMixin.encode` returns.
@@ -36,10 +46,10 @@ Encoding.__doc__ = """What :meth:`GenerativeMixin.encode` returns.
 Parameters
 ----------
 z_mu, z_log_var : torch.Tensor
-    ``(batch, latent_dim)`` mean and log-variance of q(z|x, y).
+    ``(batch, latent_dim)`` mean and log-variance of q(z|x, c).
 labels : torch.Tensor
-    ``(batch,)`` the class ids the encoding is conditioned on (given, or predicted
-    by the model's classifier).
+    The condition values the encoding is conditioned on (given, or the classes
+    predicted by the model's classifier).
 """
 
 
@@ -67,43 +77,62 @@ def evaluating(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
 
 
 class GenerativeMixin:
-    """Generation methods for a CVAE model (see the module documentation).
+    """Generation methods for a conditional model (see the module documentation).
 
-    The model needs the attributes ``n_classes``, ``latent_dim`` and ``input_dim``
-    and the methods ``classify``, ``encode_latent`` and ``decode``.
+    The model needs the attributes ``condition``, ``latent_dim`` and ``input_dim``
+    and the methods ``encode_latent`` and ``decode`` (and ``classify`` when
+    ``has_classifier``).
     """
 
-    n_classes: int
+    condition: Condition
     latent_dim: int
     input_dim: int
+    has_classifier: bool = True
+
+    @property
+    def n_classes(self) -> Optional[int]:
+        """The number of classes of a class-only condition (None otherwise)."""
+        return self.condition.n_classes
+
+    def prior_parameters(self, condition: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The prior p(z|c): mean and log-variance, ``(batch, latent_dim)`` each.
+
+        Parameters
+        ----------
+        condition : torch.Tensor
+            ``(batch, width)`` encoded conditions.
+        """
+        zeros = condition.new_zeros(condition.shape[0], self.latent_dim)
+        return zeros, zeros
 
     def sample(self, labels: Labels, n: int = 1, z: Optional[torch.Tensor] = None,
                temperature: float = 1.0, generator: Optional[torch.Generator] = None
                ) -> torch.Tensor:
-        """Generate ``n`` images of each requested class.
+        """Generate ``n`` images of each requested condition.
 
         Parameters
         ----------
-        labels : int, sequence of int or torch.Tensor
-            The classes to draw, in ``[0, n_classes)``.
+        labels : int, sequence, mapping or torch.Tensor
+            The conditions to draw: class ids of a class-only model, a mapping
+            covariate -> values, or a table (see the module documentation).
         n : int, default 1
-            Images per class; ignored when ``z`` is given.
+            Images per condition; ignored when ``z`` is given.
         z : torch.Tensor, optional
-            ``(n, latent_dim)`` latent vectors; by default drawn from the prior
-            N(0, temperature^2 I). The same vectors are decoded for every class.
+            ``(n, latent_dim)`` standard normal draws; by default drawn with
+            ``generator``. The same draws serve every condition (the prior's mean and
+            scale of each condition are applied to them).
         temperature : float, default 1.0
-            The standard deviation of the prior draws (lower: more typical images,
-            less variety).
+            Scales the draws (lower: more typical images, less variety).
         generator : torch.Generator, optional
             A CPU generator making the draws reproducible.
 
         Returns
         -------
         torch.Tensor
-            ``(len(labels) * n, input_dim)`` images in [0, 1], class-major: the
-            ``n`` images of ``labels[0]`` first.
+            ``(conditions * n, input_dim)`` images, condition-major: the ``n`` images
+            of the first condition first.
         """
-        labels = self._label_tensor(labels)
+        values = self._condition_values(labels)
         if z is None:
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -115,20 +144,21 @@ class GenerativeMixin:
         device = self._device()
         count = z.shape[0]
         with evaluating(self):
-            z = z.to(device).repeat(len(labels), 1)
-            onehot = self._onehot(labels.to(device).repeat_interleave(count))
-            return self.decode(z, onehot)
+            noise = z.to(device).repeat(values.shape[0], 1)
+            condition = self.condition.encode(values.repeat_interleave(count, dim=0)
+                                              ).to(device)
+            prior_mu, prior_var = self.prior_parameters(condition)
+            return self.decode(prior_mu + noise * torch.exp(prior_var / 2), condition)
 
     def encode(self, x: torch.Tensor, labels: Optional[Labels] = None) -> Encoding:
-        """Encode flattened images into q(z|x, y).
+        """Encode flattened images into q(z|x, c).
 
         Parameters
         ----------
         x : torch.Tensor
             ``(batch, input_dim)`` images.
-        labels : int, sequence of int or torch.Tensor, optional
-            One class per image to condition on; by default the classifier's most
-            probable class.
+        labels : int, sequence, mapping or torch.Tensor, optional
+            One condition per image; by default the classifier's most probable class.
 
         Returns
         -------
@@ -138,31 +168,32 @@ class GenerativeMixin:
         x = self._check_inputs(x)
         with evaluating(self):
             labels = self._labels_for(x, labels)
-            z_mu, z_log_var = self.encode_latent(x, self._onehot(labels))
+            z_mu, z_log_var = self.encode_latent(x, self._encoded(labels))
         return Encoding(z_mu, z_log_var, labels)
 
     def reconstruct(self, x: torch.Tensor, labels: Optional[Labels] = None) -> torch.Tensor:
-        """Decode the latent mean of each image with its class.
+        """Decode the latent mean of each image with its condition.
 
         Parameters
         ----------
         x : torch.Tensor
             ``(batch, input_dim)`` images.
-        labels : int, sequence of int or torch.Tensor, optional
-            One class per image to encode and decode with; by default the
+        labels : int, sequence, mapping or torch.Tensor, optional
+            One condition per image to encode and decode with; by default the
             classifier's most probable class.
 
         Returns
         -------
         torch.Tensor
-            ``(batch, input_dim)`` reconstructions in [0, 1].
+            ``(batch, input_dim)`` reconstructions.
         """
         encoding = self.encode(x, labels)
         with evaluating(self):
-            return self.decode(encoding.z_mu, self._onehot(encoding.labels))
+            return self.decode(encoding.z_mu, self._encoded(encoding.labels))
 
     def interpolate(self, x_start: torch.Tensor, x_end: torch.Tensor, steps: int = 8,
-                    label: Optional[int] = None) -> torch.Tensor:
+                    label: Optional[Labels] = None,
+                    conditions: Optional[Labels] = None) -> torch.Tensor:
         """Decode the straight line between the latent codes of two images.
 
         Parameters
@@ -171,10 +202,12 @@ class GenerativeMixin:
             Two flattened images, ``(input_dim,)`` or ``(1, input_dim)``.
         steps : int, default 8
             The number of images, both ends included.
-        label : int, optional
-            Decode every step with this class. By default the one-hot class moves
-            from the start image's (predicted) class to the end image's along
-            with z.
+        label : int or mapping, optional
+            Decode every step with this one condition.
+        conditions : sequence or mapping, optional
+            The conditions of the two images (two values per covariate). By default
+            the classifier's classes. Unless ``label`` is given, the encoded condition
+            moves from the start's to the end's along with z.
 
         Returns
         -------
@@ -185,39 +218,42 @@ class GenerativeMixin:
             raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
         pair = torch.cat([self._check_inputs(x_start.reshape(1, -1)),
                           self._check_inputs(x_end.reshape(1, -1))])
-        fixed = None if label is None else self._label_tensor(label).repeat(2)
-        encoding = self.encode(pair, fixed)
+        given = conditions
+        if label is not None:
+            given = self._condition_values(label, count=2)
+        encoding = self.encode(pair, given)
         weights = torch.linspace(0.0, 1.0, steps, device=pair.device)[:, None]
         z = torch.lerp(encoding.z_mu[:1], encoding.z_mu[1:], weights)
-        onehot = self._onehot(encoding.labels)
-        onehot = torch.lerp(onehot[:1], onehot[1:], weights)
+        condition = self._encoded(encoding.labels)
+        condition = torch.lerp(condition[:1], condition[1:], weights)
         with evaluating(self):
-            return self.decode(z, onehot)
+            return self.decode(z, condition)
 
     # ------------------------------------------------------------------ helpers
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def _onehot(self, labels: torch.Tensor) -> torch.Tensor:
-        return func.one_hot(labels.long(), self.n_classes).to(torch.get_default_dtype())
+    def _encoded(self, values: torch.Tensor) -> torch.Tensor:
+        return self.condition.encode(values).to(self._device())
 
-    def _label_tensor(self, labels: Labels) -> torch.Tensor:
-        tensor = torch.as_tensor(labels).reshape(-1).long()
-        if tensor.numel() == 0:
-            raise ValueError("labels is empty: expected at least one class id")
-        if int(tensor.min()) < 0 or int(tensor.max()) >= self.n_classes:
-            raise ValueError(f"labels must lie in [0, {self.n_classes}), got "
-                             f"{tensor.tolist()[:10]}")
-        return tensor.to(self._device())
+    def _condition_values(self, labels: Labels, count: Optional[int] = None) -> torch.Tensor:
+        values = self.condition.values(labels, count=count)
+        if values.numel() == 0:
+            raise ValueError("labels is empty: expected at least one condition")
+        self.condition.encode(values)  # checks the class ids
+        return values.to(self._device())
 
     def _labels_for(self, x: torch.Tensor, labels: Optional[Labels]) -> torch.Tensor:
         if labels is None:
+            if not (self.has_classifier and self.condition.is_class_only):
+                raise ValueError(f"{type(self).__name__} has no classifier to predict the "
+                                 f"condition: give the images' {self.condition.names}")
             return self.classify(x).argmax(dim=1)
-        labels = self._label_tensor(labels)
-        if labels.numel() != x.shape[0]:
+        values = self._condition_values(labels, count=x.shape[0])
+        if values.shape[0] != x.shape[0]:
             raise ValueError(f"expected one label per image ({x.shape[0]}), got "
-                             f"{labels.numel()}")
-        return labels
+                             f"{values.shape[0]}")
+        return values
 
     def _check_inputs(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 2 or x.shape[1] != self.input_dim:
@@ -246,64 +282,107 @@ def square_image_shape(size: int) -> Tuple[int, int]:
     return side, side
 
 
+def displayable(images: np.ndarray, image_shape: Sequence[int]) -> np.ndarray:
+    """Flattened images as ``(N, H, W)`` pictures (a volume: its middle slice).
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(N, prod(image_shape))`` images.
+    image_shape : sequence of int
+        ``(H, W)`` or ``(D, H, W)``.
+    """
+    shape = tuple(int(side) for side in image_shape)
+    pictures = np.asarray(images).reshape(-1, *shape)
+    if len(shape) == 3:
+        pictures = pictures[:, shape[0] // 2]
+    return pictures
+
+
+def grid_rows(model: GenerativeMixin, labels: Optional[Labels] = None,
+              covariate: Optional[str] = None, count: Optional[int] = None,
+              fixed: Optional[Mapping[str, Any]] = None) -> Tuple[torch.Tensor, List[str]]:
+    """The conditions of a sample grid's rows and their labels.
+
+    Parameters
+    ----------
+    model : GenerativeMixin
+        The model.
+    labels : sequence or mapping, optional
+        The rows' conditions; by default values along ``covariate``.
+    covariate : str, optional
+        The covariate along the rows (default: the first): every class of a
+        categorical one, ``count`` values of a continuous one (mean +/- 2 std).
+    count : int, optional
+        The rows along a continuous covariate (default 8).
+    fixed : mapping, optional
+        The other covariates' values (default: class 0, the mean).
+    """
+    if labels is not None:
+        values = model.condition.values(labels)
+        names = model.condition.names
+        rows = values.reshape(values.shape[0], -1).tolist()
+        return values, [", ".join(f"{name}={value:g}" for name, value in zip(names, row))
+                        for row in rows]
+    return model.condition.grid(covariate, count=count, fixed=fixed)
+
+
 def sample_grid(model: GenerativeMixin, n_columns: int = 8, temperature: float = 1.0,
                 seed: int = 0, labels: Optional[Labels] = None,
-                image_shape: Optional[Tuple[int, int]] = None):
-    """A grid of samples: one row per class, one latent vector (the same for all rows)
+                image_shape: Optional[Sequence[int]] = None, covariate: Optional[str] = None,
+                rows: Optional[int] = None, fixed: Optional[Mapping[str, Any]] = None
+                ) -> np.ndarray:
+    """A grid of samples: one row per condition, one latent draw (the same for all rows)
     per column.
 
     Parameters
     ----------
-    model : CVAE or ConditionalCVAE
-        The model (any :class:`GenerativeMixin`).
+    model : GenerativeMixin
+        The model.
     n_columns : int, default 8
-        The number of latent vectors.
+        The number of latent draws.
     temperature : float, default 1.0
-        The standard deviation of the prior draws.
+        Scales the draws.
     seed : int, default 0
-        The seed of the latent vectors.
-    labels : sequence of int, optional
-        The classes, one per row (default: every class).
-    image_shape : tuple of int, optional
-        ``(height, width)``; by default the model's ``image_shape`` attribute, else
-        the square root of ``input_dim``.
+        The seed of the draws.
+    labels : sequence or mapping, optional
+        The rows' conditions (default: along ``covariate``, see :func:`grid_rows`).
+    image_shape : sequence of int, optional
+        By default the model's ``image_shape`` attribute, else the square root of
+        ``input_dim``.
+    covariate, rows, fixed
+        The covariate along the rows, the number of rows along a continuous one and
+        the other covariates' values (see :func:`grid_rows`).
 
     Returns
     -------
     numpy.ndarray
         The 2-D grid (see :func:`~pynet_cvae.plugins.cvae.make_grid`).
     """
-    if labels is None:
-        labels = list(range(model.n_classes))
+    values, _ = grid_rows(model, labels, covariate, rows, fixed)
     generator = torch.Generator().manual_seed(seed)
-    images = model.sample(labels, n=n_columns, temperature=temperature, generator=generator)
+    images = model.sample(values, n=n_columns, temperature=temperature, generator=generator)
     shape = image_shape or getattr(model, "image_shape", None) or square_image_shape(
         model.input_dim)
-    return make_grid(images.cpu().numpy().reshape(-1, *shape), nrow=n_columns)
+    return make_grid(displayable(images.cpu().numpy(), shape), nrow=n_columns)
 
 
 def write_sample_grid(model: GenerativeMixin, path: str, n_columns: int = 8,
                       temperature: float = 1.0, seed: int = 0,
                       labels: Optional[Labels] = None,
-                      image_shape: Optional[Tuple[int, int]] = None, scale: int = 4) -> str:
-    """Write :func:`sample_grid` as a PNG (rows: classes).
+                      image_shape: Optional[Sequence[int]] = None, scale: int = 4,
+                      covariate: Optional[str] = None, rows: Optional[int] = None,
+                      fixed: Optional[Mapping[str, Any]] = None) -> str:
+    """Write :func:`sample_grid` as a PNG (rows: conditions).
 
     Parameters
     ----------
-    model : CVAE or ConditionalCVAE
+    model : GenerativeMixin
         The model.
     path : str
         The PNG file (written atomically; its folder is created).
-    n_columns : int, default 8
-        The number of latent vectors.
-    temperature : float, default 1.0
-        The standard deviation of the prior draws.
-    seed : int, default 0
-        The seed of the latent vectors.
-    labels : sequence of int, optional
-        The classes, one per row (default: every class).
-    image_shape : tuple of int, optional
-        ``(height, width)`` (see :func:`sample_grid`).
+    n_columns, temperature, seed, labels, image_shape, covariate, rows, fixed
+        As :func:`sample_grid`.
     scale : int, default 4
         Each pixel becomes a ``scale x scale`` block.
 
@@ -313,5 +392,6 @@ def write_sample_grid(model: GenerativeMixin, path: str, n_columns: int = 8,
         ``path``.
     """
     grid = sample_grid(model, n_columns=n_columns, temperature=temperature, seed=seed,
-                       labels=labels, image_shape=image_shape)
+                       labels=labels, image_shape=image_shape, covariate=covariate,
+                       rows=rows, fixed=fixed)
     return save_grid_png(path, grid, scale=scale)

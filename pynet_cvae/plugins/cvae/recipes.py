@@ -1,213 +1,346 @@
-"""Training recipes: a model, its loss, metrics and schedules, from a name and options.
+"""The CVAE plugin's training recipes, registered in :class:`~pynet_cvae.registry.Recipes`.
 
-``"tutorial"``
+``tutorial``
     pynet's tutorial exactly: :class:`~pynet_cvae.plugins.cvae.CVAE` (hidden 128,
     latent 20), :class:`~pynet_cvae.plugins.cvae.DecodeLoss` with classification
     weight 10, Adam at 1e-3. The encoder never sees the class.
-``"conditional"``
-    :class:`~pynet_cvae.plugins.cvae.ConditionalCVAE`: encoder conditioned on the class,
-    true class fed to the decoder, :class:`~pynet_cvae.plugins.cvae.ConditionalELBOLoss`
-    with a consistency term, labels optional (semi-supervised, with pseudo-labels on
-    augmented views of the unlabelled images). Its defaults
-    (:data:`RECIPE_DEFAULTS`) were chosen from the measurements of
-    ``benchmarks/cvae_quality.py``.
+``conditional`` (the default of ``pynet-cvae train``)
+    :class:`~pynet_cvae.plugins.cvae.ConditionalCVAE` with convolutional networks:
+    encoder conditioned on the class, true class fed to the decoder, trained with
+    its objective (with a consistency term), Adam at 3e-3. Its defaults were chosen
+    from the measurements of ``benchmarks/cvae_quality.py``. Its condition is the
+    class, or any covariates of the metadata (``--covariates``).
+``semi-supervised``
+    :class:`~pynet_cvae.plugins.cvae.SemiSupervisedCVAE` on partly labelled data:
+    the labels of ``labelled_per_class`` (or ``labelled_fraction``) training images
+    are kept, the others hidden.
+``prior``
+    :class:`~pynet_cvae.plugins.cvae.zoo.prior.LearnedPriorCVAE`: the conditional
+    recipe with a learned conditional prior p(z|c).
 
-``pynet-cvae train --model NAME`` and the benchmarks build their runs with
-:func:`build_recipe`.
+Each recipe is a :class:`~pynet_cvae.recipes.Recipe`: its options are a dataclass
+(the flags of ``pynet-cvae train``), its defaults those of the run's settings and of
+the model's config, and :meth:`~pynet_cvae.recipes.Recipe.build` makes the model,
+its loss, metrics and observers (schedules, the sampling observer) from the data.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-import torch
-
-from .conditional_losses import ClassifierAccuracy, ConditionalELBOLoss
-from .conditional_model import ConditionalCVAE
-from .losses import ClassificationLoss, DecodeLoss, VAELoss
-from .model import CVAE
+from ...recipes import DataContext, Recipe, TrainingPlan
+from ...registry import Networks, Recipes
+from .conditions import Condition
+from .metrics import ClassifierAccuracy
+from .observers import ConditionalSampler
 from .schedules import KLWarmup, TemperatureSchedule
+from .zoo import ClassificationLoss, DecodeLoss, VAELoss
 
-RECIPES = ("conditional", "tutorial")
+__all__ = ["TutorialOptions", "ConditionalOptions", "SemiSupervisedOptions",
+           "TutorialRecipe", "ConditionalRecipe", "SemiSupervisedRecipe", "PriorRecipe"]
 
-#: The default options of each recipe.
-RECIPE_DEFAULTS: Dict[str, Dict[str, Any]] = {
-    "tutorial": {"hidden_dim": 128, "latent_dim": 20, "learning_rate": 1e-3,
-                 "classification_weight": 10.0},
-    "conditional": {"hidden_dim": 512, "latent_dim": 20, "learning_rate": 3e-3,
-                    "classification_weight": 10.0, "architecture": "conv",
-                    "shared_trunk": True, "consistency_weight": 1.0,
-                    "consistency_samples": 64, "kl_warmup": 0, "unlabelled": "marginal",
-                    "temperature": 1.0, "temperature_end": None, "temperature_epochs": 10,
-                    "pseudo_labels": False, "pseudo_label_threshold": 0.95,
-                    "pseudo_label_weight": 10.0, "augment_flip": False,
-                    "classifier_average": 0.0, "elbo_trains_classifier": True},
-}
+#: The class column of the fetchers' tables.
+LABEL = "label"
+#: Model fields a CVAE recipe sets from the data.
+DERIVED = ("input_dim", "image_shape", "n_classes", "condition")
 
 
 @dataclass
-class Recipe:
-    """What a training run needs, built by :func:`build_recipe`.
+class TutorialOptions:
+    """The options of the tutorial's recipe.
 
     Parameters
     ----------
-    name : str
-        The recipe's name.
-    network : str
-        The registered network's name (for ``model_config.json``).
-    model_kwargs : dict
-        The network's constructor arguments.
-    model : torch.nn.Module
-    loss : callable
-    metrics : list of callable
-    learning_rate : float
-    add_labels : bool
-        Whether the model is called as ``model(inputs, labels)``.
-    observers : list of (str, callable)
-        ``(signal, observer)`` pairs to attach (schedules).
-    options : dict
-        Every option's value, defaults included.
+    classification_weight : float, default 10.0
+        The weight of the classifier's cross-entropy in :class:`DecodeLoss`.
+    sample_columns : int, default 8
+        Latent vectors (columns) of the sample grid written after each epoch.
     """
 
-    name: str
-    network: str
-    model_kwargs: Dict[str, Any]
-    model: torch.nn.Module
-    loss: Callable[..., Any]
-    metrics: List[Callable[..., Any]]
-    learning_rate: float
-    add_labels: bool
-    observers: List[Tuple[str, Callable[..., Any]]] = field(default_factory=list)
-    options: Dict[str, Any] = field(default_factory=dict)
+    classification_weight: float = 10.0
+    sample_columns: int = 8
 
 
-def recipe_options(name: str, **options: Any) -> Dict[str, Any]:
-    """The recipe's defaults updated with the options that are not None.
+@dataclass
+class ConditionalOptions:
+    """The options of the conditional recipes.
 
     Parameters
     ----------
-    name : str
-        The recipe.
-    **options
-        Option values (None keeps the default).
-
-    Returns
-    -------
-    dict
-        Every option of the recipe with its value.
-
-    Raises
-    ------
-    ValueError
-        If the recipe is unknown or an option does not apply to it.
-    """
-    if name not in RECIPE_DEFAULTS:
-        raise ValueError(f"recipe {name!r} unknown: expected one of {list(RECIPES)}")
-    merged = dict(RECIPE_DEFAULTS[name])
-    for key, value in options.items():
-        if value is None:
-            continue
-        if key not in merged:
-            raise ValueError(f"option {key!r} does not apply to the {name!r} recipe; it "
-                             f"takes {sorted(merged)}")
-        merged[key] = value
-    return merged
-
-
-def build_recipe(name: str, input_dim: int, n_classes: int,
-                 image_shape: Optional[Sequence[int]] = None, semi_supervised: bool = False,
-                 classifier_only: bool = False, **options: Any) -> Recipe:
-    """Build the model, loss, metrics and schedules of recipe ``name``.
-
-    Parameters
-    ----------
-    name : {"conditional", "tutorial"}
-        The recipe (see the module documentation).
-    input_dim : int
-        The size of a flattened image.
-    n_classes : int
-        The number of classes.
-    image_shape : sequence of int, optional
-        ``(height, width)`` (the conditional model's convolutions need it).
-    semi_supervised : bool, default False
-        Some labels are missing: the classifier's accuracy, undefined on a batch
-        without labels, is not among the metrics (the loss still reports the
-        cross-entropy of the labelled images). The tutorial's recipe needs every label.
+    covariates : dict, default {"label": "categorical"}
+        The condition: metadata column -> ``"categorical"`` or ``"continuous"``,
+        learnt from the training rows (categories, mean and standard deviation).
+        With anything but the class alone the model has no classifier.
+    kl_warmup : int, default 0
+        Raise the KL weight's scale from near 0 to 1 over this many epochs (0: off).
     classifier_only : bool, default False
-        Train the model's classifier alone, with the cross-entropy
-        (:class:`~pynet_cvae.plugins.cvae.ClassificationLoss`): the baseline of
-        semi-supervised training, on the labelled images alone.
-    **options
-        Overrides of :data:`RECIPE_DEFAULTS` (None keeps the default).
-
-    Returns
-    -------
-    Recipe
+        Baseline: train the model's classifier alone, with the cross-entropy.
+    labelled_per_class : int, optional
+        Keep the labels of this many training images per class, hide the others
+        (with ``labelled_only``, or the ``semi-supervised`` recipe).
+    labelled_fraction : float, optional
+        Or keep this fraction of the training labels.
+    labelled_only : bool, default False
+        Train on the labelled images alone (the semi-supervised baseline).
+    sample_columns : int, default 8
+        Latent vectors (columns) of the sample grid written after each epoch.
     """
-    settings = recipe_options(name, **options)
-    if name == "tutorial":
-        if classifier_only:
-            raise ValueError("classifier_only applies to the 'conditional' recipe")
-        if semi_supervised:
-            raise ValueError("the 'tutorial' recipe needs every label: use the "
-                             "'conditional' recipe for semi-supervised training")
-        return _tutorial(input_dim, n_classes, settings)
-    if classifier_only:
-        if semi_supervised:
-            raise ValueError("classifier_only trains on labelled images alone: it excludes "
-                             "semi_supervised")
-        settings["consistency_weight"] = 0.0
-        settings["pseudo_labels"] = False
-    recipe = _conditional(input_dim, n_classes, image_shape, settings)
-    if classifier_only:
-        recipe.loss = ClassificationLoss()
-        recipe.metrics = [ClassifierAccuracy()]
-        recipe.observers = []
-    if semi_supervised:
-        recipe.metrics = [metric for metric in recipe.metrics
-                          if not isinstance(metric, ClassifierAccuracy)]
-    return recipe
+
+    covariates: Dict[str, str] = field(default_factory=lambda: {LABEL: "categorical"})
+    kl_warmup: int = 0
+    classifier_only: bool = False
+    labelled_per_class: Optional[int] = None
+    labelled_fraction: Optional[float] = None
+    labelled_only: bool = False
+    sample_columns: int = 8
+
+    def check(self) -> None:
+        """Refuse values out of range, naming the option and the value."""
+        if self.kl_warmup < 0:
+            raise ValueError(f"--kl_warmup: expected an integer >= 0, got {self.kl_warmup}")
+        if self.sample_columns < 1:
+            raise ValueError(f"--sample_columns: expected an integer >= 1, got "
+                             f"{self.sample_columns}")
+        if self.labelled_per_class is not None and self.labelled_fraction is not None:
+            raise ValueError("--labelled_per_class and --labelled_fraction exclude each other")
+        if self.labelled_per_class is not None and self.labelled_per_class < 1:
+            raise ValueError(f"--labelled_per_class: expected an integer >= 1, got "
+                             f"{self.labelled_per_class}")
+        if self.labelled_fraction is not None and not 0 < self.labelled_fraction <= 1:
+            raise ValueError(f"--labelled_fraction: expected a fraction in (0, 1], got "
+                             f"{self.labelled_fraction}")
+
+    @property
+    def hides_labels(self) -> bool:
+        """Whether some training labels are hidden."""
+        return self.labelled_per_class is not None or self.labelled_fraction is not None
 
 
-def _tutorial(input_dim: int, n_classes: int, settings: Dict[str, Any]) -> Recipe:
-    kwargs = {"input_dim": input_dim, "hidden_dim": settings["hidden_dim"],
-              "latent_dim": settings["latent_dim"], "n_classes": n_classes}
-    return Recipe(
-        name="tutorial", network="CVAE", model_kwargs=kwargs, model=CVAE(**kwargs),
-        loss=DecodeLoss(classification_weight=settings["classification_weight"]),
-        metrics=[ClassificationLoss(), VAELoss()], learning_rate=settings["learning_rate"],
-        add_labels=False, options=settings)
+@dataclass
+class SemiSupervisedOptions(ConditionalOptions):
+    """The options of the semi-supervised recipe.
+
+    Parameters
+    ----------
+    labelled_per_batch : int, optional
+        Labelled images in every training batch, the rest unlabelled (default: a
+        third of the batch).
+    temperature_end : float, optional
+        Anneal the Gumbel-softmax temperature from the model's to this value ...
+    temperature_epochs : int, default 10
+        ... over this many epochs.
+    """
+
+    labelled_per_batch: Optional[int] = None
+    temperature_end: Optional[float] = None
+    temperature_epochs: int = 10
+
+    def check(self) -> None:
+        """Refuse values out of range or options that do not apply."""
+        super().check()
+        if not self.hides_labels:
+            raise ValueError("the semi-supervised recipe needs --labelled_per_class or "
+                             "--labelled_fraction (which labels to keep)")
+        if self.labelled_only or self.classifier_only:
+            raise ValueError("--labelled_only and --classifier_only are baselines of the "
+                             "conditional recipe: use --recipe conditional")
+        if self.temperature_end is not None and not self.temperature_end > 0:
+            raise ValueError(f"--temperature_end: expected a number > 0, got "
+                             f"{self.temperature_end}")
+        if self.temperature_epochs < 1:
+            raise ValueError(f"--temperature_epochs: expected an integer >= 1, got "
+                             f"{self.temperature_epochs}")
 
 
-def _conditional(input_dim: int, n_classes: int, image_shape: Optional[Sequence[int]],
-                 settings: Dict[str, Any]) -> Recipe:
-    consistency_samples = settings["consistency_samples"] if settings[
-        "consistency_weight"] else 0
-    kwargs = {"input_dim": input_dim, "hidden_dim": settings["hidden_dim"],
-              "latent_dim": settings["latent_dim"], "n_classes": n_classes,
-              "architecture": settings["architecture"],
-              "image_shape": None if image_shape is None else list(image_shape),
-              "shared_trunk": bool(settings["shared_trunk"]),
-              "consistency_samples": consistency_samples,
-              "unlabelled": settings["unlabelled"], "temperature": settings["temperature"],
-              "pseudo_labels": bool(settings["pseudo_labels"]),
-              "pseudo_label_threshold": settings["pseudo_label_threshold"],
-              "augment_flip": bool(settings["augment_flip"]),
-              "classifier_average": settings["classifier_average"],
-              "elbo_trains_classifier": bool(settings["elbo_trains_classifier"])}
-    observers: List[Tuple[str, Callable[..., Any]]] = []
-    if settings["kl_warmup"]:
-        observers.append(("before_epoch", KLWarmup(settings["kl_warmup"])))
-    if settings["temperature_end"] is not None:
-        observers.append(("before_epoch", TemperatureSchedule(
-            settings["temperature"], settings["temperature_end"],
-            settings["temperature_epochs"])))
-    loss = ConditionalELBOLoss(classification_weight=settings["classification_weight"],
-                               consistency_weight=settings["consistency_weight"],
-                               pseudo_label_weight=settings["pseudo_label_weight"])
-    return Recipe(
-        name="conditional", network="ConditionalCVAE", model_kwargs=kwargs,
-        model=ConditionalCVAE(**kwargs), loss=loss,
-        metrics=[VAELoss(), ClassifierAccuracy()], learning_rate=settings["learning_rate"],
-        add_labels=True, observers=observers, options=settings)
+def _sampler(context: DataContext, columns: int) -> Tuple[str, Callable[..., Any]]:
+    return ("after_epoch", ConditionalSampler(
+        n_columns=columns, image_shape=context.image_shape,
+        output_dir=os.path.join(context.output, "samples")))
+
+
+def _class_rows(context: DataContext) -> Dict[str, Any]:
+    """The DataManager arguments of a class-conditioned run on the training split."""
+    from ...datasets.transforms import Flatten
+
+    return {**context.training_rows(), "labels": [LABEL], "stratify_label": LABEL,
+            "test_size": 0, "input_transforms": [Flatten()], "add_input": True}
+
+
+def _number_of_classes(context: DataContext) -> int:
+    table = context.metadata()
+    if LABEL not in table.columns:
+        raise ValueError(f"the class column {LABEL!r} is not in the metadata columns "
+                         f"{list(table.columns)} of {context.metadata_path}")
+    return int(table[LABEL].max()) + 1
+
+
+@Recipes.register(name="tutorial")
+class TutorialRecipe(Recipe):
+    """pynet's tutorial recipe (see the module documentation)."""
+
+    network = "CVAE"
+    options_class = TutorialOptions
+    defaults = {"learning_rate": 1e-3}
+    derived = ("input_dim", "n_classes")
+    description = "pynet's tutorial CVAE and DecodeLoss, unchanged"
+
+    def build(self, options: TutorialOptions, model: Dict[str, Any], context: DataContext,
+              network: str) -> TrainingPlan:
+        fields = {**model, "input_dim": context.input_dim,
+                  "n_classes": _number_of_classes(context)}
+        # the loss's terms stand for the metrics VAELoss and ClassificationLoss
+        loss = DecodeLoss(classification_weight=options.classification_weight,
+                          return_terms=True)
+        return TrainingPlan(
+            model=Networks.get(network)(**fields), loss=loss,
+            metrics=[ClassificationLoss(), VAELoss()], network=network, model_config=fields,
+            manager_arguments=_class_rows(context), add_labels=False,
+            observers=[_sampler(context, options.sample_columns)])
+
+
+@Recipes.register(name="conditional")
+class ConditionalRecipe(Recipe):
+    """The label-conditioned CVAE (see the module documentation)."""
+
+    network = "ConditionalCVAE"
+    options_class = ConditionalOptions
+    defaults = {"learning_rate": 3e-3, "model.encoder": "Conv2dTrunk",
+                "model.decoder": "Conv2dDecoder", "model.consistency_samples": 64}
+    derived = DERIVED
+    description = "the label-conditioned CVAE trained with its objective (the default)"
+
+    def build(self, options: ConditionalOptions, model: Dict[str, Any], context: DataContext,
+              network: str) -> TrainingPlan:
+        if options.hides_labels and not options.labelled_only:
+            raise ValueError("hidden labels need the semi-supervised recipe (--recipe "
+                             "semi-supervised), or --labelled_only to train on the "
+                             "labelled images alone")
+        if options.labelled_only and not options.hides_labels:
+            raise ValueError("--labelled_only needs --labelled_per_class or "
+                             "--labelled_fraction (which labels to keep)")
+        fields, arguments = self._condition(options, model, context)
+        summary: Dict[str, Any] = {}
+        if options.hides_labels:
+            arguments, summary["labelled"] = self._hidden_labels(options, context,
+                                                                 arguments)
+        if options.classifier_only:
+            fields["consistency_samples"] = 0
+        instance = Networks.get(network)(**fields)
+        plan = TrainingPlan(
+            model=instance, loss=instance.objective, metrics=self._metrics(instance),
+            network=network, model_config=instance.config_dict(),
+            manager_arguments=arguments, observers=list(instance.training_observers()),
+            summary=summary)
+        if options.classifier_only:
+            if not getattr(instance, "has_classifier", False):
+                raise ValueError("--classifier_only trains the classifier: the model has "
+                                 "none")
+            plan.loss, plan.metrics, plan.observers = ClassificationLoss(), \
+                [ClassifierAccuracy()], []
+        elif options.kl_warmup:
+            plan.observers.append(("before_epoch", KLWarmup(options.kl_warmup)))
+        plan.observers.append(_sampler(context, options.sample_columns))
+        return plan
+
+    def _metrics(self, model: Any) -> List[Any]:
+        if getattr(model, "has_classifier", False):
+            return [VAELoss(), ClassifierAccuracy()]
+        return [VAELoss()]
+
+    def _condition(self, options: ConditionalOptions, model: Dict[str, Any],
+                   context: DataContext) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        """The model's fields with the data's condition, and the DataManager arguments."""
+        fields = {**model, "input_dim": context.input_dim,
+                  "image_shape": list(context.image_shape)}
+        if dict(options.covariates) == {LABEL: "categorical"}:
+            fields["n_classes"] = _number_of_classes(context)
+            return fields, _class_rows(context)
+        from ...datasets.transforms import Flatten
+
+        table = context.metadata()
+        training = table["split"] == "train" if "split" in table.columns else None
+        rows = None if training is None else training.to_numpy().nonzero()[0]
+        condition = Condition.from_metadata(table, options.covariates, rows=rows)
+        fields.update({"condition": condition.to_spec(), "classifier": False})
+        arguments = {**context.training_rows(), "test_size": 0,
+                     "input_transforms": [Flatten()], "add_input": True,
+                     **condition.manager_arguments()}
+        if any(getattr(item, "categories", None) for item in condition.covariates):
+            coded = os.path.join(context.output, "metadata_condition.tsv")
+            condition.code_table(table).to_csv(coded, sep="\t", index=False)
+            arguments["metadata_path"] = coded
+        return fields, arguments
+
+    def _hidden_labels(self, options: ConditionalOptions, context: DataContext,
+                       arguments: Dict[str, Any]) -> Tuple[Dict[str, Any], int]:
+        from .semisupervised import LABELLED_ONLY, MISSING_LABEL, TRAIN_VALIDATION, \
+            hide_labels
+
+        if context.folds != 10:
+            raise ValueError("--folds does not apply to semi-supervised training: it keeps "
+                             "10% of the kept training images, labelled, for validation")
+        hidden = hide_labels(
+            context.metadata_path, os.path.join(context.output,
+                                                "metadata_semi_supervised.tsv"),
+            labelled_per_class=options.labelled_per_class,
+            labelled_fraction=options.labelled_fraction, sample_size=context.sample_size,
+            seed=context.seed)
+        arguments = {key: value for key, value in arguments.items()
+                     if key not in ("projection_labels", "stratify_label", "sample_size")}
+        arguments.update({"metadata_path": hidden.metadata_path,
+                          "missing_label": MISSING_LABEL,
+                          "custom_stratification": LABELLED_ONLY if options.labelled_only
+                          else TRAIN_VALIDATION})
+        return arguments, hidden.labelled
+
+
+@Recipes.register(name="semi-supervised")
+class SemiSupervisedRecipe(ConditionalRecipe):
+    """The semi-supervised M2 on partly labelled data (see the module documentation)."""
+
+    network = "SemiSupervisedCVAE"
+    options_class = SemiSupervisedOptions
+    description = "the semi-supervised CVAE (M2) with hidden labels, pseudo-labels optional"
+
+    def build(self, options: SemiSupervisedOptions, model: Dict[str, Any],
+              context: DataContext, network: str) -> TrainingPlan:
+        fields, arguments = self._condition(options, model, context)
+        arguments, labelled = self._hidden_labels(options, context, arguments)
+        arguments["labelled_per_batch"] = _labelled_per_batch(options.labelled_per_batch,
+                                                              context.batch_size)
+        instance = Networks.get(network)(**fields)
+        observers = list(instance.training_observers())
+        if options.kl_warmup:
+            observers.append(("before_epoch", KLWarmup(options.kl_warmup)))
+        if options.temperature_end is not None:
+            observers.append(("before_epoch", TemperatureSchedule(
+                instance.temperature, options.temperature_end, options.temperature_epochs)))
+        observers.append(_sampler(context, options.sample_columns))
+        # the classifier's accuracy is undefined on a batch without labels: the loss
+        # reports the cross-entropy of the labelled images instead
+        return TrainingPlan(
+            model=instance, loss=instance.objective, metrics=[VAELoss()], network=network,
+            model_config=instance.config_dict(), manager_arguments=arguments,
+            observers=observers, summary={"labelled": labelled})
+
+
+def _labelled_per_batch(requested: Optional[int], batch_size: int) -> int:
+    """The labelled images of each semi-supervised batch: ``requested``, by default a
+    third of the batch (at least 1)."""
+    if requested is None:
+        return max(1, batch_size // 3)
+    if not 1 <= requested < batch_size:
+        raise ValueError(f"--labelled_per_batch {requested} must leave room for unlabelled "
+                         f"images in batches of --batch_size {batch_size}: expected 1 to "
+                         f"{batch_size - 1}")
+    return requested
+
+
+@Recipes.register(name="prior")
+class PriorRecipe(ConditionalRecipe):
+    """The conditional recipe with a learned conditional prior p(z|c)."""
+
+    network = "LearnedPriorCVAE"
+    description = "the conditional CVAE with a learned conditional prior p(z|c)"

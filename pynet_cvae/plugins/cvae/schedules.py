@@ -5,19 +5,28 @@ same value as an uninterrupted one::
 
     interface.add_observer("before_epoch", KLWarmup(epochs=5))
     interface.add_observer("before_epoch", TemperatureSchedule(1.0, 0.5, epochs=10))
+
+A schedule composes with the model's own weights: :class:`KLWarmup` sets the
+``scale`` of the objective's KL terms, which multiplies their ``weight``, so a
+model configured with ``kl_weight=4`` (a beta-VAE) warms up from near 0 to 4.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .objective import KLDivergence, Objective
+
 
 class KLWarmup:
-    """Raise the loss's ``kl_weight`` linearly from ``1 / (epochs + 1)`` to 1.
+    """Scale the KL divergence's weight linearly from ``1 / (epochs + 1)`` to 1.
 
-    Epoch ``e`` (from 0) trains with ``kl_weight = min(1, (e + 1) / (epochs + 1))``:
-    the first epochs learn to reconstruct before the KL term pulls the codes to the
-    prior. ``epochs=0`` keeps the weight at 1.
+    Epoch ``e`` (from 0) trains with the KL term's weight times
+    ``min(1, (e + 1) / (epochs + 1))``: the first epochs learn to reconstruct before
+    the KL term pulls the codes to the prior. ``epochs=0`` keeps the scale at 1. The
+    loss is an :class:`~pynet_cvae.plugins.cvae.objective.Objective` (its
+    :class:`~pynet_cvae.plugins.cvae.objective.KLDivergence` terms are scaled), or any
+    loss with a ``kl_weight`` attribute (set to the scale).
 
     Parameters
     ----------
@@ -47,10 +56,17 @@ class KLWarmup:
 
     def __call__(self, signal: Any) -> None:
         loss = signal.object.loss
-        if not hasattr(loss, "kl_weight"):
-            raise AttributeError(f"KLWarmup needs a loss with a kl_weight attribute (like "
-                                 f"ConditionalELBOLoss); got {type(loss).__name__}")
-        loss.kl_weight = self.weight(signal.epoch)
+        weight = self.weight(signal.epoch)
+        terms = loss.terms_of(KLDivergence) if isinstance(loss, Objective) else []
+        if terms:
+            for term in terms:
+                term.scale = weight
+        elif hasattr(loss, "kl_weight") and not isinstance(loss, Objective):
+            loss.kl_weight = weight
+        else:
+            raise AttributeError(f"KLWarmup needs an objective with a KL term (a zoo model's "
+                                 f"objective) or a loss with a kl_weight attribute; got "
+                                 f"{type(loss).__name__}")
 
     def __repr__(self) -> str:
         return f"KLWarmup(epochs={self.epochs})"
@@ -96,7 +112,7 @@ class TemperatureSchedule:
         model = signal.object.model
         if not hasattr(model, "temperature"):
             raise AttributeError(f"TemperatureSchedule needs a model with a temperature "
-                                 f"attribute (like ConditionalCVAE); got {type(model).__name__}")
+                                 f"attribute (like SemiSupervisedCVAE); got {type(model).__name__}")
         model.temperature = self.temperature(signal.epoch)
 
     def __repr__(self) -> str:

@@ -7,8 +7,8 @@ training), are left out (``"unused"``, by ``sample_size``) or are test images
 (``"test"``). A :class:`~pynet_cvae.datasets.DataManager` reads it with
 ``custom_stratification=TRAIN_VALIDATION`` (or :data:`LABELLED_ONLY` for the
 baseline trained on the labelled images alone) and ``missing_label=MISSING_LABEL``, and
-:class:`~pynet_cvae.plugins.cvae.ConditionalCVAE` with
-:class:`~pynet_cvae.plugins.cvae.ConditionalELBOLoss` trains on both kinds of rows.
+:class:`~pynet_cvae.plugins.cvae.SemiSupervisedCVAE` with
+its objective trains on both kinds of rows.
 """
 
 from __future__ import annotations

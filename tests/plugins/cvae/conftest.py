@@ -7,7 +7,7 @@ import torch
 from pynet_cvae.datasets import DataManager, fetch_digits
 from pynet_cvae.datasets.transforms import Flatten
 from pynet_cvae.interfaces import DeepLearningInterface
-from pynet_cvae.plugins.cvae import ConditionalCVAE, ConditionalELBOLoss
+from pynet_cvae.plugins.cvae import ConditionalCVAE
 from pynet_cvae.plugins.cvae.judge import load_or_train_judge
 
 
@@ -35,7 +35,7 @@ def trained_conditional(digits):
                             consistency_samples=16)
     interface = DeepLearningInterface(
         model=model, learning_rate=3e-3, add_labels=True, progress=False,
-        loss=ConditionalELBOLoss(consistency_weight=1.0))
+        loss=model.objective)
     interface.training(manager, nb_epochs=5, fold_index=0, with_validation=False)
     return model.eval()
 

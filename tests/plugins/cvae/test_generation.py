@@ -59,7 +59,7 @@ def test_interpolation_runs_from_one_image_to_the_other(trained_conditional, dig
 
 def test_generation_errors_name_the_bad_value():
     model = models()[1]
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\), got \[10\]"):
+    with pytest.raises(ValueError, match=r"class ids must lie in \[0, 10\), got values from 10 to 10"):
         model.sample(10)
     with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
         model.sample(1, n=0)

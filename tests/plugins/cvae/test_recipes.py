@@ -1,49 +1,101 @@
 import pytest
 
 from pynet_cvae.plugins.cvae import (
-    CVAE, ClassificationLoss, ClassifierAccuracy, ConditionalCVAE, ConditionalELBOLoss,
-    DecodeLoss, KLWarmup, TemperatureSchedule)
-from pynet_cvae.plugins.cvae.recipes import RECIPE_DEFAULTS, build_recipe
+    CVAE, ClassificationLoss, ClassifierAccuracy, ConditionalCVAE, DecodeLoss, KLWarmup,
+    SemiSupervisedCVAE, TemperatureSchedule, VAELoss)
+from pynet_cvae.plugins.cvae.observers import ConditionalSampler
+from pynet_cvae.plugins.cvae.recipes import (ConditionalOptions, SemiSupervisedOptions,
+                                             TutorialOptions)
+from pynet_cvae.plugins.cvae.zoo.prior import LearnedPriorCVAE
+from pynet_cvae.recipes import DataContext
+from pynet_cvae.registry import Recipes
 
 
-def test_the_tutorial_recipe_is_pynets():
-    recipe = build_recipe("tutorial", 784, 10)
-    assert isinstance(recipe.model, CVAE) and not recipe.add_labels
-    assert (recipe.model.hidden_dim, recipe.model.latent_dim) == (128, 20)
-    assert isinstance(recipe.loss, DecodeLoss) and recipe.loss.classification_weight == 10
-    assert recipe.learning_rate == 1e-3 and recipe.observers == []
+@pytest.fixture
+def context(digits, tmp_path):
+    return DataContext(input_path=digits.input_path, metadata_path=digits.metadata_path,
+                       image_shape=(8, 8), output=str(tmp_path), seed=0, batch_size=30,
+                       folds=10, sample_size=1.0)
 
 
-def test_the_conditional_recipe_takes_its_defaults_and_options():
-    recipe = build_recipe("conditional", 64, 10, (8, 8))
-    defaults = RECIPE_DEFAULTS["conditional"]
-    assert isinstance(recipe.model, ConditionalCVAE) and recipe.add_labels
-    assert recipe.model.architecture == defaults["architecture"]
-    assert recipe.model.hidden_dim == defaults["hidden_dim"]
-    assert isinstance(recipe.loss, ConditionalELBOLoss)
-    assert recipe.model.consistency_samples == defaults["consistency_samples"]
-    assert any(isinstance(metric, ClassifierAccuracy) for metric in recipe.metrics)
-    custom = build_recipe("conditional", 64, 10, (8, 8), hidden_dim=32, consistency_weight=0,
-                          kl_warmup=3, temperature_end=0.5, architecture="mlp")
-    assert custom.model.hidden_dim == 32 and custom.model.consistency_samples == 0
-    assert [type(observer) for _, observer in custom.observers] == [KLWarmup,
-                                                                    TemperatureSchedule]
-    assert custom.model_kwargs["hidden_dim"] == 32  # what model_config.json stores
+def build(name, context, options=None, network=None, **model):
+    recipe = Recipes.get(name)()
+    return recipe.build(options or recipe.options_class(), model, context,
+                        network or recipe.network)
 
 
-def test_semi_supervised_and_classifier_only_recipes():
-    semi = build_recipe("conditional", 64, 10, (8, 8), semi_supervised=True)
-    assert not any(isinstance(metric, ClassifierAccuracy) for metric in semi.metrics)
-    alone = build_recipe("conditional", 64, 10, (8, 8), classifier_only=True)
-    assert isinstance(alone.loss, ClassificationLoss)
-    assert alone.model.consistency_samples == 0
+def test_the_tutorial_recipe_is_pynets(context):
+    plan = build("tutorial", context, hidden_dim=128, latent_dim=20)
+    assert isinstance(plan.model, CVAE) and not plan.add_labels
+    assert plan.model_config == {"hidden_dim": 128, "latent_dim": 20, "input_dim": 64,
+                                 "n_classes": 10}
+    assert isinstance(plan.loss, DecodeLoss) and plan.loss.classification_weight == 10
+    assert Recipes.get("tutorial").defaults["learning_rate"] == 1e-3
+    assert [type(metric) for metric in plan.metrics] == [ClassificationLoss, VAELoss]
+    assert isinstance(plan.observers[0][1], ConditionalSampler)
+    plan = build("tutorial", context, TutorialOptions(classification_weight=3.0),
+                 hidden_dim=16, latent_dim=2)
+    assert plan.loss.classification_weight == 3.0
 
 
-def test_recipe_errors_name_the_bad_value():
-    with pytest.raises(ValueError, match="recipe 'big' unknown"):
-        build_recipe("big", 64, 10)
-    with pytest.raises(ValueError, match="option 'architecture' does not apply to the "
-                                         "'tutorial' recipe"):
-        build_recipe("tutorial", 64, 10, architecture="conv")
-    with pytest.raises(ValueError, match="'tutorial' recipe needs every label"):
-        build_recipe("tutorial", 64, 10, semi_supervised=True)
+def test_the_conditional_recipe_builds_the_model_from_its_fields(context):
+    plan = build("conditional", context, ConditionalOptions(kl_warmup=3), hidden_dim=32,
+                 encoder="DenseTrunk", decoder="DenseDecoder")
+    assert type(plan.model) is ConditionalCVAE and plan.add_labels
+    assert plan.model.config.hidden_dim == 32 and plan.model.n_classes == 10
+    assert plan.model_config == plan.model.config_dict()
+    assert plan.loss is plan.model.objective
+    assert [type(metric) for metric in plan.metrics] == [VAELoss, ClassifierAccuracy]
+    assert [type(observer) for _, observer in plan.observers] == [KLWarmup,
+                                                                   ConditionalSampler]
+    assert plan.manager_arguments["labels"] == ["label"]
+    baseline = build("conditional", context, ConditionalOptions(
+        classifier_only=True, labelled_per_class=5, labelled_only=True), hidden_dim=16,
+        encoder="DenseTrunk", decoder="DenseDecoder")
+    assert isinstance(baseline.loss, ClassificationLoss) and baseline.summary == {
+        "labelled": 50}
+    assert [type(metric) for metric in baseline.metrics] == [ClassifierAccuracy]
+    prior = build("prior", context, hidden_dim=16, encoder="DenseTrunk",
+                  decoder="DenseDecoder")
+    assert type(prior.model) is LearnedPriorCVAE and prior.network == "LearnedPriorCVAE"
+    other = build("conditional", context, network="LearnedPriorCVAE", hidden_dim=16)
+    assert type(other.model) is LearnedPriorCVAE
+
+
+def test_a_condition_of_covariates_from_the_metadata(context, tmp_path):
+    import pandas as pd
+
+    table = pd.read_csv(context.metadata_path, sep="\t")
+    table["site"] = ["a" if index % 2 else "b" for index in range(len(table))]
+    table["age"] = range(len(table))
+    path = tmp_path / "metadata.tsv"
+    table.to_csv(path, sep="\t", index=False)
+    context.metadata_path = str(path)
+    plan = build("conditional", context, ConditionalOptions(
+        covariates={"age": "continuous", "site": "categorical"}), hidden_dim=16,
+        encoder="DenseTrunk", decoder="DenseDecoder")
+    assert plan.model.condition.names == ["age", "site"] and not plan.model.has_classifier
+    assert plan.manager_arguments["continuous_labels"] is True
+    coded = pd.read_csv(plan.manager_arguments["metadata_path"], sep="\t")
+    assert set(coded["site"]) == {0, 1}
+    assert [type(metric) for metric in plan.metrics] == [VAELoss]
+
+
+def test_the_semi_supervised_recipe(context):
+    options = SemiSupervisedOptions(labelled_per_class=5, temperature_end=0.5)
+    plan = build("semi-supervised", context, options, hidden_dim=16, encoder="DenseTrunk",
+                 decoder="DenseDecoder")
+    assert type(plan.model) is SemiSupervisedCVAE and plan.summary == {"labelled": 50}
+    assert plan.manager_arguments["labelled_per_batch"] == 10 and plan.manager_arguments[
+        "missing_label"] == -1
+    assert [type(metric) for metric in plan.metrics] == [VAELoss]
+    assert TemperatureSchedule in [type(observer) for _, observer in plan.observers]
+
+
+def test_recipe_options_are_checked():
+    with pytest.raises(ValueError, match="the semi-supervised recipe needs"):
+        SemiSupervisedOptions().check()
+    with pytest.raises(ValueError, match="--kl_warmup: expected an integer >= 0, got -1"):
+        ConditionalOptions(kl_warmup=-1).check()
+    with pytest.raises(ValueError, match="exclude each other"):
+        ConditionalOptions(labelled_per_class=3, labelled_fraction=0.5).check()

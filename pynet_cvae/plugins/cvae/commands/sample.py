@@ -13,7 +13,7 @@ import argparse
 import os
 from typing import Optional
 
-from .types import non_negative_int, positive_float, positive_int, seed
+from ....commands.types import non_negative_int, positive_float, positive_int, seed
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +28,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="latent vectors, i.e. images per class (default 8)")
     sample.add_argument("--classes", type=non_negative_int, nargs="+", default=None,
                         help="the classes, one row each (default: all)")
+    sample.add_argument("--covariate", default=None,
+                        help="the covariate along the rows (default: the condition's "
+                             "first): every class of a categorical one, --rows values "
+                             "(mean +/- 2 std) of a continuous one")
+    sample.add_argument("--rows", type=positive_int, default=None,
+                        help="rows along a continuous covariate (default 8)")
     sample.add_argument("--temperature", type=positive_float, default=1.0,
                         help="standard deviation of the latent draws (default 1)")
     sample.add_argument("--seed", type=seed, default=0, help="seed of the latent draws")
@@ -58,7 +64,7 @@ def resolve_checkpoint(path: str) -> str:
     str
         The checkpoint file.
     """
-    from ..checkpoint import latest_checkpoint
+    from ....checkpoint import latest_checkpoint
 
     if os.path.isfile(path):
         return path
@@ -72,19 +78,30 @@ def resolve_checkpoint(path: str) -> str:
     raise FileNotFoundError(f"no checkpoint file or directory at {path!r}")
 
 
+def check_generative(model: object, network: str) -> None:
+    """Refuse a model without the generation interface (``condition`` and ``sample``),
+    naming its network."""
+    if not (hasattr(model, "condition") and callable(getattr(model, "sample", None))):
+        raise ValueError(f"network {network} has no generation interface (a condition and "
+                         "a sample method, see pynet_cvae.plugins.cvae.GenerativeMixin): "
+                         "it cannot generate images")
+
+
 def run(arguments: argparse.Namespace) -> int:
     """Write the grid; print its path."""
     path = write_grid(arguments.checkpoint, arguments.out, arguments.config,
                       columns=arguments.columns, classes=arguments.classes,
                       temperature=arguments.temperature, seed=arguments.seed,
-                      scale=arguments.scale)
-    print(f"wrote {path} (rows: classes, columns: latent vectors)")
+                      scale=arguments.scale, covariate=arguments.covariate,
+                      rows=arguments.rows)
+    print(f"wrote {path} (rows: conditions, columns: latent vectors)")
     return 0
 
 
 def write_grid(checkpoint: str, out: str, config: Optional[str] = None, columns: int = 8,
                classes: Optional[list] = None, temperature: float = 1.0, seed: int = 0,
-               scale: int = 4) -> str:
+               scale: int = 4, covariate: Optional[str] = None,
+               rows: Optional[int] = None) -> str:
     """Load a trained model and write its sample grid.
 
     Parameters
@@ -105,16 +122,23 @@ def write_grid(checkpoint: str, out: str, config: Optional[str] = None, columns:
         Their seed.
     scale : int, default 4
         PNG pixels per image pixel.
+    covariate : str, optional
+        The covariate along the rows (default: the condition's first).
+    rows : int, optional
+        The rows along a continuous covariate (default 8).
 
     Returns
     -------
     str
         ``out``.
     """
-    from ..plugins.cvae import load_trained_model, write_sample_grid
+    from ....trained import load_trained_model
+    from ..generation import write_sample_grid
 
     model, settings = load_trained_model(resolve_checkpoint(checkpoint), config)
+    check_generative(model, settings["network"])
     image_shape = settings.get("image_shape")
     return write_sample_grid(model, out, n_columns=columns, temperature=temperature,
-                             seed=seed, labels=classes, scale=scale,
+                             seed=seed, labels=classes, scale=scale, covariate=covariate,
+                             rows=rows,
                              image_shape=None if image_shape is None else tuple(image_shape))

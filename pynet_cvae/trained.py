@@ -1,6 +1,7 @@
 """Trained models on disk: the configuration beside the checkpoints, and loading both.
 
-``pynet-cvae train`` writes ``model_config.json`` beside its checkpoints::
+``pynet-cvae train`` writes ``model_config.json`` beside its checkpoints (the
+network and its resolved arguments, whatever the recipe)::
 
     {"network": "ConditionalCVAE", "kwargs": {"input_dim": 784, ...},
      "image_shape": [28, 28], "dataset": "fashion-mnist", "datasetdir": "/data/fashion"}
@@ -19,9 +20,9 @@ from typing import Any, Dict, Optional, Tuple
 
 import torch
 
-from ...checkpoint import load_checkpoint
-from ...jsonio import write_json
-from ...registry import Networks
+from .checkpoint import load_checkpoint
+from .jsonio import write_json
+from .registry import Networks
 
 CONFIG_FILE = "model_config.json"
 
@@ -132,7 +133,7 @@ def load_trained_model(checkpoint_path: str, config_path: Optional[str] = None,
     if not Networks.contains(config["network"]):
         raise ValueError(f"network {config['network']!r} of the configuration is not "
                          f"registered: expected one of {sorted(Networks.get_registry())}")
-    model = _build_network(config, config_path or find_model_config(checkpoint_path))
+    model = _build(config, config_path or find_model_config(checkpoint_path))
     state = load_checkpoint(checkpoint_path, map_location=map_location)
     try:
         model.load_state_dict(state["model"])
@@ -141,6 +142,22 @@ def load_trained_model(checkpoint_path: str, config_path: Optional[str] = None,
                          f"{config['network']}: {error}"[:600]) from None
     model.to(map_location).eval()
     return model, config
+
+
+#: Arguments of the conditional CVAE before the model zoo: their runs do not load.
+_FORMER_ARGUMENTS = ("architecture", "shared_trunk")
+
+
+def _build(config: Dict[str, Any], path: str) -> torch.nn.Module:
+    """The configured network; a configuration of an earlier version is one clear error."""
+    network, kwargs = config["network"], config["kwargs"]
+    former = sorted(set(_FORMER_ARGUMENTS) & set(kwargs))
+    if former:
+        raise ValueError(
+            f"{path} was written by an earlier pynet-cvae, before its conditional models "
+            f"became the model zoo ({network} no longer takes {former}, and its old weights "
+            "do not fit the new one): train the run again with pynet-cvae train")
+    return _build_network(config, path)
 
 
 def _build_network(config: Dict[str, Any], path: str) -> torch.nn.Module:

@@ -8,15 +8,18 @@ generation time, fixing the one-hot part chooses the class to draw.
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as func
 
-from ...distributed import batch_noise_like
-from ...registry import Networks
-from .generation import GenerativeMixin
+from .....distributed import batch_noise_like
+from .....registry import Networks
+from ...conditions import Condition
+from ...generation import GenerativeMixin
+from ..base import make_config
+from .config import TutorialConfig
 
 
 def idx2onehot(idx: torch.Tensor, n: int) -> torch.Tensor:
@@ -148,23 +151,36 @@ class CVAE(GenerativeMixin, nn.Module):
     :class:`ClassificationLoss` read. ``y`` is a hard Gumbel-softmax sample of the
     predicted class: the decoder is conditioned on the class the classifier sees.
     The generation methods (``sample``, ``encode``, ``reconstruct``,
-    ``interpolate``) come from :class:`~pynet_cvae.plugins.cvae.GenerativeMixin`.
+    ``interpolate``) come from :class:`~pynet_cvae.plugins.cvae.GenerativeMixin`;
+    its condition is the class (:meth:`Condition.classes`).
     """
+
+    config_class = TutorialConfig
 
     def __init__(self, input_dim: int, hidden_dim: int, latent_dim: int,
                  n_classes: int) -> None:
         super().__init__()
-        for name, value in (("input_dim", input_dim), ("hidden_dim", hidden_dim),
-                            ("latent_dim", latent_dim), ("n_classes", n_classes)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.config = make_config(TutorialConfig, None, {
+            "input_dim": input_dim, "hidden_dim": hidden_dim, "latent_dim": latent_dim,
+            "n_classes": n_classes})
         self.input_dim = input_dim
         self.hidden_dim = hidden_dim
         self.latent_dim = latent_dim
-        self.n_classes = n_classes
+        self.condition = Condition.classes(n_classes)
         self.encoder = Encoder(input_dim, hidden_dim, latent_dim)
         self.decoder = Decoder(latent_dim, hidden_dim, input_dim, n_classes)
         self.classifier = DigitClassifier(input_dim, hidden_dim, n_classes)
+
+    @classmethod
+    def from_config(cls, config: Any) -> "CVAE":
+        """Build the model from a :class:`TutorialConfig` (or a dict of its fields)."""
+        config = make_config(TutorialConfig, config, {})
+        return cls(config.input_dim, config.hidden_dim, config.latent_dim, config.n_classes)
+
+    def config_dict(self) -> Dict[str, Any]:
+        """The constructor arguments as JSON values (``model_config.json``)."""
+        return {"input_dim": self.input_dim, "hidden_dim": self.hidden_dim,
+                "latent_dim": self.latent_dim, "n_classes": self.n_classes}
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """Reconstruct ``x`` (``(batch, input_dim)``) through the latent space."""

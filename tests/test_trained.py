@@ -6,12 +6,12 @@ import torch
 from pynet_cvae.checkpoint import save_checkpoint
 from pynet_cvae.cli import main
 from pynet_cvae.plugins.cvae import CVAE, ConditionalCVAE, load_trained_model, save_model_config
-from pynet_cvae.plugins.cvae.trained import find_model_config
+from pynet_cvae.trained import find_model_config
 
 
 def test_a_model_is_rebuilt_from_its_checkpoint_and_configuration(tmp_path):
     kwargs = {"input_dim": 64, "hidden_dim": 16, "latent_dim": 3, "n_classes": 10,
-              "architecture": "conv", "image_shape": [8, 8]}
+              "encoder": "Conv2dTrunk", "image_shape": [8, 8]}
     model = ConditionalCVAE(**kwargs)
     checkpoints = tmp_path / "run" / "checkpoints"
     config = save_model_config(str(checkpoints), "ConditionalCVAE", kwargs, dataset="digits")
@@ -20,6 +20,7 @@ def test_a_model_is_rebuilt_from_its_checkpoint_and_configuration(tmp_path):
     loaded, settings = load_trained_model(path)
     assert isinstance(loaded, ConditionalCVAE) and not loaded.training
     assert settings["dataset"] == "digits" and json.load(open(config))["kwargs"] == kwargs
+    assert loaded.config == model.config
     for name, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value)
 
@@ -65,3 +66,19 @@ def test_an_argument_the_network_does_not_take_is_named(tmp_path, capsys):
     assert str(refused.value) == message
     assert main(["sample", "--checkpoint", path, "--out", str(tmp_path / "grid.png")]) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"pynet-cvae: error: {message}"
+
+
+def test_a_conditional_run_of_an_earlier_version_is_one_clear_error(tmp_path):
+    import json
+
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    (checkpoints / "model_config.json").write_text(json.dumps({
+        "network": "ConditionalCVAE", "recipe": "conditional",
+        "kwargs": {"input_dim": 64, "hidden_dim": 32, "latent_dim": 4, "n_classes": 10,
+                   "architecture": "mlp", "image_shape": [8, 8], "shared_trunk": True}}))
+    torch.save({"model": {}}, checkpoints / "model_0_epoch_0.pth")
+    with pytest.raises(ValueError, match=r"written by an earlier pynet-cvae.*no longer "
+                                         r"takes \['architecture', 'shared_trunk'\].*train "
+                                         r"the run again"):
+        load_trained_model(str(checkpoints / "model_0_epoch_0.pth"))

@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import torch
 import torch.nn.functional as func
 
-from ...registry import Losses, Metrics
+from .....registry import Losses, Metrics
 
 
 class _LayerOutputsLoss:

@@ -15,8 +15,8 @@ import argparse
 import os
 from typing import Any, Dict, List, Optional
 
-from .sample import resolve_checkpoint
-from .types import non_negative_int, positive_int, seed
+from ....commands.types import non_negative_int, positive_int, seed
+from .sample import check_generative, resolve_checkpoint
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,8 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           help="the model_config.json of a single checkpoint (default: "
                                "beside each checkpoint)")
     evaluate.add_argument("--dataset", default=None,
-                          choices=("digits", "mnist", "fashion-mnist"),
-                          help="the data set (default: the one the model was trained on)")
+                          help="the data set, a short name or a registered fetcher "
+                               "(default: the one the model was trained on)")
     evaluate.add_argument("--datasetdir", default=None,
                           help="its folder (default: the one the model was trained with)")
     evaluate.add_argument("--iw-samples", type=non_negative_int, default=100,
@@ -64,7 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(arguments: argparse.Namespace) -> int:
     """Evaluate every checkpoint; print the table and write the JSON."""
-    from ..plugins.cvae.evaluation import format_table, save_results
+    from ..evaluation import format_table, save_results
 
     results = evaluate(arguments)
     path = arguments.json or os.path.join(
@@ -93,11 +93,11 @@ def evaluate(arguments: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     """
     import torch
 
-    from ..interfaces import resolve_device
-    from ..plugins.cvae import load_trained_model
-    from ..plugins.cvae.evaluation import evaluate_model
-    from ..plugins.cvae.judge import load_or_train_judge
-    from .train import fetch_dataset
+    from ....interfaces import resolve_device
+    from ....trained import load_trained_model
+    from ..evaluation import evaluate_model
+    from ..judge import load_or_train_judge
+    from ....commands.train import fetch_dataset
 
     if arguments.threads is not None:
         torch.set_num_threads(arguments.threads)
@@ -110,6 +110,7 @@ def evaluate(arguments: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     for name, checkpoint in zip(names, arguments.checkpoint):
         path = resolve_checkpoint(checkpoint)
         model, config = load_trained_model(path, arguments.config, map_location=device)
+        check_generative(model, config["network"])
         dataset = arguments.dataset or config.get("dataset", "digits")
         datasetdir = arguments.datasetdir or config.get("datasetdir")
         data = fetch_dataset(dataset, datasetdir)

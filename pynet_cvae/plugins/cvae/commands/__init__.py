@@ -1,0 +1,6 @@
+"""The CVAE plugin's commands of ``pynet-cvae``: ``sample`` and ``evaluate``.
+
+They are declared in the ``pynet_cvae.commands`` entry-point group (see
+:mod:`pynet_cvae.commands`), so the core's ``pynet-cvae`` finds them without
+importing the plugin.
+"""

@@ -1,0 +1,96 @@
+"""The config of the label-conditioned CVAE family."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+from ...objective.likelihoods import LIKELIHOODS
+from ..base import check_positive
+
+
+@dataclass
+class ConditionalConfig:
+    """A CVAE whose encoder and decoder both see the condition: q(z|x, c), p(x|z, c).
+
+    Parameters
+    ----------
+    input_dim : int
+        The size of a flattened image.
+    image_shape : tuple of int, optional
+        ``(height, width)`` or ``(depth, height, width)``; by default a square image
+        of ``input_dim`` pixels.
+    hidden_dim : int, default 512
+        The size of the hidden layers (and of the trunks' features).
+    latent_dim : int, default 20
+        The latent dimension.
+    n_classes : int, default 10
+        The classes of a class-only condition (ignored when ``condition`` is given).
+    condition : list of dict, optional
+        The covariates (see :meth:`~pynet_cvae.plugins.cvae.Condition.to_spec`), e.g.
+        ``[{"kind": "continuous", "name": "age", "mean": 60, "std": 10}]``; by
+        default the ``n_classes`` classes.
+    encoder : str, default "DenseTrunk"
+        The registered trunk of the encoder (``DenseTrunk``, ``Conv2dTrunk``,
+        ``Conv3dTrunk`` or a plugin's).
+    decoder : str, default "DenseDecoder"
+        The registered decoder (``DenseDecoder``, ``Conv2dDecoder``,
+        ``Conv3dDecoder`` or a plugin's).
+    classifier : bool, default True
+        Give the model a classifier q(y|x) of the class (class-only conditions):
+        it predicts the condition of an image given without one, and serves the
+        classification and consistency terms.
+    classifier_trunk : str, optional
+        The classifier's own registered trunk; by default it shares the encoder's.
+    classifier_average : float, default 0.0
+        When in (0, 1): classify in evaluation with a moving average of the
+        classifier's weights of this decay (the model's
+        :meth:`training_observers` keep it up to date after each step).
+    likelihood : {"bernoulli", "gaussian"}, default "bernoulli"
+        The pixels' likelihood.
+    likelihood_sigma : float, default 0.1
+        The standard deviation of the Gaussian likelihood.
+    kl_weight : float, default 1.0
+        The weight of KL(q(z|x, c) || p(z)); a KL warm-up scales it.
+    classification_weight : float, default 10.0
+        The weight of the classifier's cross-entropy (0: no such term).
+    consistency_weight : float, default 1.0
+        The weight of the consistency term (the frozen classifier's cross-entropy on
+        images decoded from the prior with random classes).
+    consistency_samples : int, default 0
+        Prior draws per training batch for the consistency term (0: no such term).
+    """
+
+    input_dim: int = 784
+    image_shape: Optional[Tuple[int, ...]] = None
+    hidden_dim: int = 512
+    latent_dim: int = 20
+    n_classes: int = 10
+    condition: Optional[List[Dict[str, Any]]] = None
+    encoder: str = "DenseTrunk"
+    decoder: str = "DenseDecoder"
+    classifier: bool = True
+    classifier_trunk: Optional[str] = None
+    classifier_average: float = 0.0
+    likelihood: str = "bernoulli"
+    likelihood_sigma: float = 0.1
+    kl_weight: float = 1.0
+    classification_weight: float = 10.0
+    consistency_weight: float = 1.0
+    consistency_samples: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("input_dim", "hidden_dim", "latent_dim", "n_classes"):
+            check_positive(name, getattr(self, name))
+        if self.image_shape is not None:
+            self.image_shape = tuple(int(side) for side in self.image_shape)
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {sorted(LIKELIHOODS)}, got "
+                             f"{self.likelihood!r}")
+        if isinstance(self.consistency_samples, bool) \
+                or not isinstance(self.consistency_samples, int) or self.consistency_samples < 0:
+            raise ValueError(f"consistency_samples must be an integer >= 0, got "
+                             f"{self.consistency_samples!r}")
+        if not 0 <= self.classifier_average < 1:
+            raise ValueError(f"classifier_average must lie in [0, 1), got "
+                             f"{self.classifier_average!r}")

@@ -1,0 +1,31 @@
+import pytest
+import torch
+
+from pynet_cvae.plugins.cvae.networks import (Conv2dDecoder, Conv2dTrunk, Conv3dDecoder,
+                                              Conv3dTrunk, DenseDecoder, DenseTrunk,
+                                              build_network)
+from pynet_cvae.registry import Networks
+
+
+@pytest.mark.parametrize("trunk, decoder, shape", [
+    (DenseTrunk, DenseDecoder, (8, 8)), (Conv2dTrunk, Conv2dDecoder, (8, 12)),
+    (Conv3dTrunk, Conv3dDecoder, (4, 8, 8))])
+def test_trunks_and_decoders_map_flattened_images(trunk, decoder, shape):
+    size = int(torch.tensor(shape).prod())
+    features = trunk(shape, 16)(torch.rand(3, size))
+    assert features.shape == (3, 16)
+    assert decoder(5, 16, shape)(torch.rand(3, 5)).shape == (3, size)
+    assert Networks.get(trunk.__name__) is trunk and Networks.get(decoder.__name__) is decoder
+
+
+def test_build_network_takes_a_module_or_a_registered_name():
+    module = DenseTrunk((2, 2), 3)
+    assert build_network(module, "encoder") is module
+    assert isinstance(build_network("Conv3dTrunk", "encoder", (4, 4, 4), 8), Conv3dTrunk)
+    with pytest.raises(ValueError, match="decoder 'Nope' is not a registered network"):
+        build_network("Nope", "decoder")
+    with pytest.raises(ValueError, match="cannot build encoder Conv2dTrunk from .*needs a "
+                                         "2-D image_shape, got \\(4, 4, 4\\)"):
+        build_network("Conv2dTrunk", "encoder", (4, 4, 4), 8)
+    with pytest.raises(ValueError, match="multiples of 4, got image_shape \\(4, 6\\)"):
+        Conv2dDecoder(3, 8, (4, 6))

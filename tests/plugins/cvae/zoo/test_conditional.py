@@ -1,0 +1,157 @@
+import pytest
+import torch
+
+from pynet_cvae.plugins.cvae import (Condition, ConditionalConfig, ConditionalCVAE,
+                                     Continuous, Categorical)
+from pynet_cvae.plugins.cvae.networks import DenseDecoder, DenseTrunk
+from pynet_cvae.plugins.cvae.objective import Classification, Consistency
+from pynet_cvae.registry import Networks
+
+
+def small(**fields):
+    torch.manual_seed(0)
+    return ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, n_classes=10, **fields)
+
+
+def test_labelled_images_are_encoded_and_decoded_with_their_true_class():
+    model = small()
+    labels = torch.tensor([3, 0, 9, 3])
+    prediction, outputs = model(torch.rand(4, 64), labels)
+    assert prediction.shape == (4, 64) and 0 <= prediction.min() and prediction.max() <= 1
+    assert torch.equal(outputs["condition"].argmax(dim=1), labels)
+    assert torch.equal(outputs["labels"], labels)
+    assert outputs["z_mu"].shape == outputs["z_var"].shape == (4, 4)
+    assert outputs["logits"].shape == (4, 10)
+
+
+def test_the_encoder_sees_the_class():
+    model = small()
+    x = torch.rand(1, 64)
+    first = model.encode_latent(x, torch.eye(10)[[0]])[0]
+    second = model.encode_latent(x, torch.eye(10)[[1]])[0]
+    assert not torch.allclose(first, second)
+
+
+def test_without_labels_evaluation_uses_the_classifier_and_training_refuses():
+    model = small()
+    model.eval()
+    x = torch.rand(3, 64)
+    _, outputs = model(x)
+    assert torch.equal(outputs["condition"].argmax(dim=1), model.classify(x).argmax(dim=1))
+    model.train()
+    with pytest.raises(ValueError, match="needs each image's condition \\['class'\\]"):
+        model(x)
+    with pytest.raises(ValueError, match="needs every label.*SemiSupervisedCVAE"):
+        model(x, torch.tensor([0, -1, 2]))
+
+
+def test_the_objective_reads_as_the_list_of_its_terms():
+    model = small(consistency_samples=16, kl_weight=4.0)
+    assert [term.name for term in model.objective.terms] == [
+        "reconstruction", "kl", "cross_entropy", "consistency"]
+    assert model.objective["kl"].weight == 4.0
+    assert [term.name for term in small(classification_weight=0).objective.terms] == [
+        "reconstruction", "kl"]
+    x, labels = torch.rand(4, 64), torch.tensor([0, 1, 2, 3])
+    prediction, outputs = model(x, labels)
+    model.objective.layer_outputs = outputs
+    loss, values = model.objective(prediction, x, labels)
+    expected = sum(term.effective_weight * values[term.name] for term in model.objective.terms)
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_the_consistency_term_trains_the_decoder_but_not_the_classifier():
+    model = small(consistency_samples=16)
+    _, outputs = model(torch.rand(4, 64), torch.tensor([0, 1, 2, 3]))
+    assert outputs["generated_logits"].shape == (16, 10)
+    assert outputs["generated_labels"].shape == (16,)
+    torch.nn.functional.cross_entropy(outputs["generated_logits"],
+                                      outputs["generated_labels"]).backward()
+    assert model.decoder.layers[0].weight.grad.abs().sum() > 0
+    assert model.classifier_head.weight.grad is None
+    assert model.encoder_trunk.layers[0].weight.grad is None
+    model.eval()
+    assert "generated_logits" not in model(torch.rand(2, 64), torch.tensor([0, 1]))[1]
+
+
+@pytest.mark.parametrize("classifier_trunk", [None, "Conv2dTrunk"])
+def test_convolutional_networks_train_on_a_batch(classifier_trunk):
+    torch.manual_seed(0)
+    model = ConditionalCVAE(input_dim=784, hidden_dim=32, latent_dim=4, n_classes=10,
+                            encoder="Conv2dTrunk", decoder="Conv2dDecoder",
+                            classifier_trunk=classifier_trunk, consistency_samples=4)
+    x = torch.rand(6, 784)
+    labels = torch.tensor([0, 1, 2, 3, 4, 5])
+    prediction, outputs = model(x, labels)
+    model.objective.layer_outputs = outputs
+    value, values = model.objective(prediction, x, labels)
+    value.backward()
+    assert prediction.shape == (6, 784)
+    assert set(values) == {"reconstruction", "kl", "cross_entropy", "consistency"}
+    assert (model.classifier_trunk is None) == (classifier_trunk is None)
+
+
+def test_networks_are_injected_or_named_and_the_config_rebuilds_the_model():
+    torch.manual_seed(0)
+    trunk, decoder = DenseTrunk((8, 8), 32), DenseDecoder(4 + 10, 32, (8, 8))
+    model = ConditionalCVAE(input_dim=64, hidden_dim=32, latent_dim=4, encoder=trunk,
+                            decoder=decoder)
+    assert model.encoder_trunk is trunk and model.decoder is decoder
+    config = ConditionalConfig(input_dim=64, hidden_dim=32, latent_dim=4)
+    rebuilt = Networks.get("ConditionalCVAE")(**small().config_dict())
+    assert rebuilt.config == small().config
+    assert ConditionalCVAE(config, latent_dim=5).latent_dim == 5  # fields override
+    assert ConditionalCVAE({"input_dim": 64, "hidden_dim": 32}).hidden_dim == 32
+
+
+def test_a_continuous_condition_without_classifier():
+    condition = Condition([Continuous("brightness", mean=0.5, std=0.2), Categorical("site", 2)])
+    model = ConditionalCVAE(input_dim=64, hidden_dim=16, latent_dim=3, classifier=False,
+                            condition=condition.to_spec())
+    assert model.condition == condition and not model.has_classifier
+    values = torch.tensor([[0.3, 0.0], [0.9, 1.0]])
+    prediction, outputs = model(torch.rand(2, 64), values)
+    assert outputs["condition"].shape == (2, 3) and "logits" not in outputs
+    assert [term.name for term in model.objective.terms] == ["reconstruction", "kl"]
+    images = model.sample({"brightness": [0.2, 0.8]}, n=3)
+    assert images.shape == (6, 64)
+    with pytest.raises(ValueError, match="no classifier to predict the condition"):
+        model.encode(torch.rand(2, 64))
+    assert model.reconstruct(torch.rand(2, 64), values).shape == (2, 64)
+    with pytest.raises(ValueError, match="a classifier needs a class-only condition"):
+        ConditionalCVAE(input_dim=64, condition=condition.to_spec())
+
+
+def test_a_gaussian_likelihood_decodes_means():
+    model = small(likelihood="gaussian", likelihood_sigma=0.2)
+    prediction, outputs = model(torch.rand(2, 64), torch.tensor([0, 1]))
+    assert torch.equal(prediction, outputs["x_logits"])
+    assert repr(model.objective["reconstruction"].likelihood) == "Gaussian(sigma=0.2)"
+
+
+def test_the_model_is_registered_and_errors_name_the_bad_value():
+    assert Networks.get("ConditionalCVAE") is ConditionalCVAE
+    with pytest.raises(ValueError, match="encoder 'Rnn' is not a registered network"):
+        ConditionalCVAE(input_dim=64, encoder="Rnn")
+    with pytest.raises(ValueError, match=r"image_shape \(4, 4\) does not hold input_dim 64"):
+        ConditionalCVAE(input_dim=64, image_shape=(4, 4))
+    with pytest.raises(ValueError, match="multiples of 4, got image_shape \\(6, 6\\)"):
+        ConditionalCVAE(input_dim=36, encoder="Conv2dTrunk")
+    with pytest.raises(ValueError, match="ConditionalConfig has no field 'architecture'"):
+        ConditionalCVAE(input_dim=64, architecture="conv")
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        ConditionalCVAE(input_dim=64, likelihood="poisson")
+    model = ConditionalCVAE(input_dim=64, hidden_dim=8, latent_dim=2, n_classes=3)
+    with pytest.raises(ValueError, match=r"class ids must lie in \[0, 3\).*to 7"):
+        model(torch.rand(2, 64), torch.tensor([0, 7]))
+    with pytest.raises(ValueError, match="one label per image \\(2\\), got 3"):
+        model(torch.rand(2, 64), torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"\(batch, 64\), got \(2, 1, 8, 8\)"):
+        model(torch.rand(2, 1, 8, 8))
+
+
+def test_terms_are_the_shared_objects():
+    model = small(consistency_samples=2)
+    assert isinstance(model.objective["cross_entropy"], Classification)
+    assert isinstance(model.objective["consistency"], Consistency)
+    assert model.objective["consistency"].samples == 2
