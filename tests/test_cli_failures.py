@@ -25,7 +25,8 @@ from pynet_cvae.cli import main
 from .filesystems import fill_up, mounted_tmpfs, remount_read_only
 from .servers import free_port
 
-SMALL = ["--architecture", "mlp", "--hidden-dim", "32"]
+SMALL = ["--model.encoder", "DenseTrunk", "--model.decoder", "DenseDecoder",
+         "--model.hidden_dim", "32"]
 """A small model: the failures, not the training, are under test."""
 
 
