@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from ...objective.likelihoods import LIKELIHOODS
-from ..base import check_positive
+from ..base import check_positive, check_weight
 
 
 @dataclass
@@ -91,6 +91,9 @@ class ConditionalConfig:
                 or not isinstance(self.consistency_samples, int) or self.consistency_samples < 0:
             raise ValueError(f"consistency_samples must be an integer >= 0, got "
                              f"{self.consistency_samples!r}")
+        for name in ("kl_weight", "classification_weight", "consistency_weight"):
+            check_weight(name, getattr(self, name))
+        check_weight("likelihood_sigma", self.likelihood_sigma, positive=True)
         if not 0 <= self.classifier_average < 1:
             raise ValueError(f"classifier_average must lie in [0, 1), got "
                              f"{self.classifier_average!r}")
