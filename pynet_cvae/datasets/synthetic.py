@@ -17,8 +17,9 @@ from scipy import ndimage
 
 from ..fileio import atomic_path
 from ..registry import Fetchers
-from .fetchers import (Item, PathLike, _is_prepared, _item, _write_metadata, default_data_dir,
+from .fetchers import (Item, PathLike, _item, _write_metadata, default_data_dir,
                        fetch_digits)
+from .prepared import is_prepared, record_prepared
 
 __all__ = ["thicken", "ink", "fetch_thick_digits"]
 
@@ -110,7 +111,7 @@ def fetch_thick_digits(datasetdir: Optional[PathLike] = None, seed: int = 0) -> 
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     item = _item(directory, f"thick_digits_seed{seed}")
-    if _is_prepared(item):
+    if is_prepared(item):
         return item
     digits = fetch_digits(directory / "source")
     images = np.load(digits.input_path)
@@ -121,4 +122,5 @@ def fetch_thick_digits(datasetdir: Optional[PathLike] = None, seed: int = 0) -> 
             np.save(stream, thicken(images, amounts))
     table["thickness"] = amounts
     _write_metadata(item.metadata_path, {name: table[name].to_numpy() for name in table})
+    record_prepared(item)
     return item
