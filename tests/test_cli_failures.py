@@ -25,7 +25,8 @@ from pynet_cvae.cli import main
 from .filesystems import fill_up, mounted_tmpfs, remount_read_only
 from .servers import free_port
 
-SMALL = ["--architecture", "mlp", "--hidden-dim", "32"]
+SMALL = ["--model.encoder", "DenseTrunk", "--model.decoder", "DenseDecoder",
+         "--model.hidden_dim", "32"]
 """A small model: the failures, not the training, are under test."""
 
 
@@ -93,16 +94,14 @@ def test_importing_the_command_line_loads_no_numerical_library():
     (["sample", "--checkpoint", "run", "--out", "x.png", "--seed", "4294967296"],
      "argument --seed: expected an integer in [0, 4294967295], got 4294967296"),
     (["train", "--learning-rate", "inf"],
-     "argument --learning-rate: expected a finite number, got inf"),
-    (["train", "--learning-rate", "nan"],
-     "argument --learning-rate: expected a finite number, got nan"),
-    (["train", "--classification-weight=-inf"],
-     "argument --classification-weight: expected a finite number, got -inf"),
-    (["train", "--classification-weight", "-1"],
-     "argument --classification-weight: expected a finite number >= 0, got -1"),
-    (["train", "--kl-warmup", "-2"], "argument --kl-warmup: expected an integer >= 0, got -2"),
-    (["train", "--classifier-average", "1"],
-     "argument --classifier-average: expected a number in [0, 1), got 1"),
+     "pynet-cvae train: error: --learning_rate: expected a finite number, got inf (see "
+     "pynet-cvae train --help)"),
+    (["train", "--learning-rate", "nan"], "--learning_rate: expected a finite number, got nan"),
+    (["train", "--model.classification_weight=-inf"],
+     "--model.classification_weight: expected a finite number, got -inf"),
+    (["train", "--recipe", "tutorial", "--classification-weight", "-1"],
+     "--classification_weight: expected a finite number >= 0, got -1.0"),
+    (["train", "--kl-warmup", "-2"], "--kl_warmup: expected an integer >= 0, got -2"),
     (["board", "serve", "--port", "70000"],
      "argument --port: expected a port in [1, 65535], got 70000"),
     (["evaluate", "--checkpoint", "run", "--iw-samples", "-5"],
@@ -113,6 +112,21 @@ def test_a_bad_argument_is_one_line_naming_the_option(capsys, arguments, message
         main(arguments)
     assert stopped.value.code == 2
     assert message in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("classification_weight", "-1", "classification_weight must be a finite number >= 0, "
+                                    "got -1.0"),
+    ("kl_weight", "-0.5", "kl_weight must be a finite number >= 0, got -0.5"),
+    ("likelihood_sigma", "0", "likelihood_sigma must be a finite number > 0, got 0.0"),
+    ("classifier_average", "1", "classifier_average must lie in [0, 1), got 1.0"),
+])
+def test_a_model_field_out_of_range_is_one_line_naming_it(tmp_path, capsys, field, value,
+                                                          message):
+    assert main(["train", *SMALL, f"--model.{field}", value, "--epochs", "1", "--output",
+                 str(tmp_path / "run"), "--quiet"]) == 1
+    assert one_line(capsys.readouterr().err) == f"pynet-cvae: error: {message}"
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_a_huge_sample_scale_is_refused_before_allocating(trained_run, tmp_path, capsys):
@@ -135,6 +149,18 @@ def test_checkpoints_being_a_file_is_one_line(tmp_path, capsys):
         f"pynet-cvae: error: --output '{output}' holds another run: pass --resume to "
         "continue it, --overwrite to replace it, or choose a new --output")
     assert (output / "checkpoints").read_text() == "not a folder"
+
+
+def test_checkpoints_being_a_file_at_resume_is_one_line(trained_run, tmp_path, capsys):
+    run = shutil.copytree(trained_run, tmp_path / "run")
+    shutil.rmtree(run / "checkpoints")
+    (run / "checkpoints").write_text("not a folder")
+    assert main(["train", *SMALL, "--epochs", "2", "--output", str(run), "--quiet",
+                 "--resume"]) == 1
+    assert one_line(capsys.readouterr().err) == (
+        f"pynet-cvae: error: '{run}/checkpoints' exists and is not a folder: move it away "
+        "or write elsewhere")
+    assert (run / "checkpoints").read_text() == "not a folder"
 
 
 # ------------------------------------------------------------------ signals

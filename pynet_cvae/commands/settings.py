@@ -193,7 +193,8 @@ def _parser_class() -> type:
     return TrainParser
 
 
-_TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false",
+# jsonargparse refuses inf and nan where a float is expected
+_TYPE_NAMES = {"int": "an integer", "float": "a finite number", "bool": "true or false",
                "str": "a string"}
 
 

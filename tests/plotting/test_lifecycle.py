@@ -21,7 +21,8 @@ from ..servers import free_port
 
 pytestmark = [pytest.mark.visdom, pytest.mark.subprocess, pytest.mark.slow]
 
-TRAIN = ["train", "--architecture", "mlp", "--hidden-dim", "32"]
+TRAIN = ["train", "--model.encoder", "DenseTrunk", "--model.decoder", "DenseDecoder",
+         "--model.hidden_dim", "32"]
 
 
 def command(*arguments):

@@ -22,13 +22,21 @@ import torch.nn as nn
 
 from ..generation import GenerativeMixin
 
-__all__ = ["ZooModel", "make_config", "check_positive", "image_shape_of"]
+__all__ = ["ZooModel", "make_config", "check_positive", "check_weight", "image_shape_of"]
 
 
 def check_positive(name: str, value: Any) -> None:
     """Refuse anything but an integer >= 1, naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_weight(name: str, value: Any, positive: bool = False) -> None:
+    """Refuse anything but a finite number >= 0 (> 0 when ``positive``), naming ``name``."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and (value > 0 if positive else value >= 0)):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
 def image_shape_of(input_dim: int, image_shape: Optional[Sequence[int]]) -> Tuple[int, ...]:

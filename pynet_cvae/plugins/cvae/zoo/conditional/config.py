@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from ...objective.likelihoods import LIKELIHOODS
-from ..base import check_positive
+from ..base import check_positive, check_weight
 
 
 @dataclass
@@ -82,6 +82,9 @@ class ConditionalConfig:
     def __post_init__(self) -> None:
         for name in ("input_dim", "hidden_dim", "latent_dim", "n_classes"):
             check_positive(name, getattr(self, name))
+        for name in ("kl_weight", "classification_weight", "consistency_weight"):
+            check_weight(name, getattr(self, name))
+        check_weight("likelihood_sigma", self.likelihood_sigma, positive=True)
         if self.image_shape is not None:
             self.image_shape = tuple(int(side) for side in self.image_shape)
         if self.likelihood not in LIKELIHOODS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..base import check_weight
 from ..conditional.config import ConditionalConfig
 
 #: How the class of an unlabelled image is trained.
@@ -66,3 +67,4 @@ class SemiSupervisedConfig(ConditionalConfig):
                              f"{self.pseudo_label_threshold!r}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature!r}")
+        check_weight("pseudo_label_weight", self.pseudo_label_weight)
