@@ -33,8 +33,9 @@ metadata (``conditional_likelihood`` is then True):
     the judge's cache), and on the model's reconstructions of them (latent mean,
     the classifier's class).
 
-The measures by the judge need a class-only condition. Memory stays flat: the test images are read from the memory-mapped array in bounded
-batches, and each batch's tensors are released before the next.
+The measures by the judge need a class-only condition. Memory stays flat: the test
+images are read from the memory-mapped array in bounded batches, and each batch's
+tensors are released before the next.
 """
 
 from __future__ import annotations
@@ -126,9 +127,7 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
     conditions = None if summed else test_conditions(model, metadata_path, rows)
     results: Dict[str, Any] = {"test_images": int(len(rows)), "iw_samples": iw_samples,
                                "samples_per_class": samples_per_class,
-                               "conditional_likelihood": not summed,
-                               "judge_test_accuracy": accuracy_on_rows(judge.model, images,
-                                                                       rows, labels)}
+                               "conditional_likelihood": not summed}
     with evaluating(model):
         results.update(_test_set_scores(model, judge, images, rows, labels, conditions,
                                         batch_size, seed))
@@ -136,7 +135,8 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
             results["iw_nll"] = importance_weighted_nll(model, images, rows, iw_samples,
                                                         seed=seed, conditions=conditions)
         if model.condition.is_class_only and judge is not None:
-            results["judge_test_accuracy"] = float(judge.test_accuracy)
+            results["judge_test_accuracy"] = accuracy_on_rows(judge.model, images, rows,
+                                                              labels)
             results.update(generation_scores(model, judge.model, images, all_rows,
                                              all_labels, samples_per_class,
                                              diversity_reference, seed))
