@@ -17,8 +17,7 @@ from scipy import ndimage
 
 from ..fileio import atomic_path
 from ..registry import Fetchers
-from .fetchers import (Item, PathLike, _item, _write_metadata, default_data_dir,
-                       fetch_digits)
+from .fetchers import Item, PathLike, _item, _write_metadata, default_data_dir, fetch_digits
 from .prepared import is_prepared, record_prepared
 
 __all__ = ["thicken", "ink", "fetch_thick_digits"]

@@ -23,7 +23,7 @@ pytest.importorskip("tensorboard", reason="the tensorboard extra is not installe
 
 from pynet_cvae.loggers import TensorBoardLogger  # noqa: E402
 
-from ..plotting.test_browser import CHROMIUM, chromium, keep_screenshot  # noqa: E402
+from ..plotting.browser import chromium, keep_screenshot, needs_chromium  # noqa: E402
 from ..servers import free_port  # noqa: E402
 from .conftest import METRICS, cvae_interface, prepare_pred  # noqa: E402
 
@@ -134,7 +134,7 @@ def test_the_server_serves_every_scalar_and_the_hyperparameters(logged_run, serv
 @pytest.mark.subprocess
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+@needs_chromium
 def test_chromium_shows_the_training_and_validation_curves_on_one_chart(server, tmp_path):
     from matplotlib.image import imread
 

@@ -9,6 +9,7 @@ internet.
 """
 
 import html
+import os
 import re
 import shutil
 import subprocess
@@ -36,6 +37,14 @@ def chromium(url, tmp_path, *flags, budget_ms=10000):
                             stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+def keep_screenshot(path):
+    """Copy a screenshot into ``$PYNET_CVAE_SCREENSHOTS`` when that variable is set."""
+    folder = os.environ.get("PYNET_CVAE_SCREENSHOTS")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        shutil.copy(path, os.path.join(folder, os.path.basename(path)))
 
 
 def pane_titles(dom):

@@ -29,8 +29,8 @@ from pynet_cvae.plugins.cvae import (
 )
 
 from ..servers import free_port, window_data
-from .browser import (chromium, legend_names, needs_chromium, pane_titles, rendered_dom,
-                      wait_for_windows)
+from .browser import (chromium, keep_screenshot, legend_names, needs_chromium, pane_titles,
+                      rendered_dom, wait_for_windows)
 
 IMAGE_SHAPE = (8, 8)
 BOARD_WINDOWS = {"loss", "lr", "ClassificationLoss", "VAELoss", "configuration",
@@ -63,13 +63,6 @@ def cvae_interface(board, *observers):
     for observer in observers:
         interface.add_observer("after_epoch", observer)
     return interface
-
-
-def keep_screenshot(path):
-    folder = os.environ.get("PYNET_CVAE_SCREENSHOTS")
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-        shutil.copy(path, os.path.join(folder, os.path.basename(path)))
 
 
 @pytest.mark.browser
