@@ -176,9 +176,10 @@ class CheckpointingMixin:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if scheduler is None else scheduler.state_dict(),
             "fold": int(fold), "epoch": int(epoch), "stopped": bool(self.stop_training),
-            "train_history": train_history.to_dict(with_times=True),
+            # without the wall-clock times: identical runs write identical checkpoints
+            "train_history": train_history.to_dict(),
             "validation_history": None if validation_history is None
-            else validation_history.to_dict(with_times=True),
+            else validation_history.to_dict(),
             "rng": rng_state(),
             "observers": self.observer_states(),
             "train_loader": loader_state() if callable(loader_state) else None,

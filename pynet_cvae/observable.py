@@ -236,8 +236,8 @@ class Observable:
         if every is not None:
             if isinstance(every, bool) or not isinstance(every, int) or every < 1:
                 raise ValueError(f"every must be a positive integer, got {every!r}")
-        if any(_unwrapped(attached) is observer for attached in self._observers[signal]):
-            return
+        if any(_unwrapped(attached) == observer for attached in self._observers[signal]):
+            return  # == : a bound method is a new object at each access
         self._observers[signal].append(Every(observer, every) if every and every > 1
                                        else observer)
 
@@ -252,7 +252,7 @@ class Observable:
         self._check_signal(signal)
         attached = self._observers[signal]
         for position, candidate in enumerate(attached):
-            if candidate is observer or _unwrapped(candidate) is observer:
+            if candidate == observer or _unwrapped(candidate) == observer:
                 del attached[position]
                 return
         raise ValueError(f"{observer!r} is not an observer of signal {signal!r}")

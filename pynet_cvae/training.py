@@ -132,7 +132,8 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
                  predict: bool = False, concat_layer_outputs: Optional[Sequence[str]] = None,
                  keep_predictions: Optional[int] = None
                  ) -> Tuple[np.ndarray, Optional[np.ndarray], Any, float, Dict[str, float]]:
-        """Evaluate on every batch of ``loader``.
+        """Evaluate on every batch of ``loader`` (a loader with ``set_epoch`` runs its
+        epoch 0: the same batches at every evaluation).
 
         With ``on_nonfinite="skip"``, batches whose loss or a value is not finite
         are left out of the means (counted as ``nonfinite_batches``).
@@ -155,6 +156,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             With ``on_nonfinite="skip"``, if every batch was left out.
         """
         self.model.eval()
+        _set_loader_epoch(loader, 0)  # an evaluation reads the same batches every time
         means = RunningMeans()
         guard = NonFiniteGuard(self.on_nonfinite) if self.on_nonfinite == "skip" else None
         predictions: List[torch.Tensor] = []

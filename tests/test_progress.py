@@ -18,6 +18,7 @@ from pynet_cvae.datasets import DataManager
 from pynet_cvae.interfaces import DeepLearningInterface
 from pynet_cvae.progress import progress_bar
 
+from .histories import without_times
 from .terminals import run_in_terminal
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,7 +91,7 @@ def _run_state(output):
     """The final weights (every checkpoint kept) and the histories of a run."""
     last = list_checkpoints(str(output / "checkpoints"))[-1][2]
     weights = load_checkpoint(last)["model"]
-    histories = {name: json.loads((output / name).read_text())
+    histories = {name: without_times(json.loads((output / name).read_text()))
                  for name in ("train.json", "validation.json")}
     return os.path.basename(last), weights, histories
 

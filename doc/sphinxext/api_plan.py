@@ -121,6 +121,15 @@ def _homes(modules: Dict[str, ModuleType]) -> Dict[int, str]:
     return homes
 
 
+def _exported_as(module: ModuleType, value: Any, name: str) -> str:
+    """The name under which ``module`` exports ``value``: ``name``, unless the module
+    documents it under another one (an alias such as pynet's ``SetItem``)."""
+    names = exported_names(module)
+    if name in names and getattr(module, name, None) is value:
+        return name
+    return next((other for other in names if getattr(module, other, None) is value), name)
+
+
 def build_plan(package_name: str) -> Dict[str, Dict[str, List[Any]]]:
     """Return, per public module, what its API page documents and what it links to.
 
@@ -151,6 +160,6 @@ def build_plan(package_name: str) -> Dict[str, Dict[str, List[Any]]]:
             if home == module_name:
                 documented.append((name, _directive(value), _has_bases(value)))
             else:
-                elsewhere.append((name, f"{home}.{name}"))
+                elsewhere.append((name, f"{home}.{_exported_as(modules[home], value, name)}"))
         plan[module_name] = {"documented": documented, "elsewhere": elsewhere}
     return plan

@@ -29,7 +29,6 @@ import os
 import tempfile
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from pynet_cvae.datasets import DataManager, fetch_digits

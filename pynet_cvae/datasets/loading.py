@@ -10,11 +10,13 @@
 With ``num_workers > 0`` or ``pin_memory``, a ``torch.utils.data.DataLoader`` builds
 the same mini-batches (the same values, in the same order) in worker processes.
 
-An iteration has no hidden state: ``iter(loader)`` runs the epoch chosen by
-:meth:`BatchLoader.set_epoch` (0 at first) and can be started again, or dropped, without
-moving anything (the training loop sets the epoch before each one; a loop of your own
-calls ``loader.set_epoch(epoch)`` for a fresh order per epoch, as with torch's
-``DistributedSampler``).
+``iter(loader)`` runs the loader's current epoch (0 at first, or the one chosen by
+:meth:`BatchLoader.set_epoch`). An iteration run to its end moves the loader to the
+next epoch, so that a loop of your own (``for epoch in ...: for batch in loader``) gets
+a fresh order each epoch, as with a torch ``DataLoader``; an iteration started and
+dropped, or left unfinished (a progress bar or another wrapper calling ``iter()``),
+moves nothing. The training loop sets the epoch before each one, so that a resumed run
+draws what the uninterrupted one drew.
 
 In a distributed run, :meth:`BatchLoader.shard` makes each process take its slice of
 every *global* mini-batch of ``world_size x batch_size`` samples (see
@@ -150,10 +152,10 @@ def _keep(batch: DataItem) -> DataItem:
 class BatchLoader:
     """Iterate a dataset by mini-batches of :class:`~pynet_cvae.datasets.items.DataItem`.
 
-    ``iter(loader)`` runs the epoch chosen by :meth:`set_epoch` (0 by default), whose
-    order depends only on ``(seed, fold, epoch)``: iterating twice without
-    :meth:`set_epoch` gives the same batches twice, and starting an iteration that is
-    not consumed changes nothing.
+    ``iter(loader)`` runs the current epoch (0 at first, or the one chosen by
+    :meth:`set_epoch`), whose order depends only on ``(seed, fold, epoch)``. An
+    iteration run to its end moves the loader to the next epoch; one that is dropped
+    or unfinished changes nothing.
 
     Parameters
     ----------
@@ -264,12 +266,20 @@ class BatchLoader:
         return batches
 
     def __iter__(self) -> Iterator[DataItem]:
-        """Run the epoch set by :meth:`set_epoch` (nothing moves to the next)."""
+        """Run the current epoch; at its end, move to the next one."""
         epoch = self.epoch
         batches = self.batch_positions(epoch)
         if self._uses_torch_loader():
-            return self._iter_torch_loader(epoch, batches)
-        return (self.dataset.get_batch(positions, epoch) for positions in batches)
+            return self._ended(epoch, self._iter_torch_loader(epoch, batches))
+        return self._ended(epoch, (self.dataset.get_batch(positions, epoch)
+                                   for positions in batches))
+
+    def _ended(self, epoch: int, batches: Iterator[DataItem]) -> Iterator[DataItem]:
+        """Yield ``batches``; once all are yielded, move to the epoch after ``epoch``
+        (unless :meth:`set_epoch` chose another one meanwhile)."""
+        yield from batches
+        if self.epoch == epoch:
+            self.epoch = epoch + 1
 
     def _uses_torch_loader(self) -> bool:
         kwargs = self.dataloader_kwargs

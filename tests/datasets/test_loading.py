@@ -41,21 +41,25 @@ def test_loader_length_drop_last_and_resume():
         epochs.append(torch.cat([b.inputs for b in loader]))
     resumed = BatchLoader(dataset, batch_size=3, sampler="random", seed=5)
     resumed.load_state_dict({"epoch": 2})
-    assert torch.equal(torch.cat([b.inputs for b in resumed]), epochs[2])
     assert resumed.state_dict() == {"epoch": 2}
+    assert torch.equal(torch.cat([b.inputs for b in resumed]), epochs[2])
+    assert resumed.state_dict() == {"epoch": 3}  # the epoch ran to its end
 
 
-def test_an_iteration_moves_nothing_only_set_epoch_chooses_the_order():
-    """tqdm and other wrappers may call iter() on a loader and drop the iterator."""
+def test_only_a_finished_iteration_moves_to_the_next_epoch():
+    """tqdm and other wrappers may call iter() on a loader and drop the iterator; a loop
+    of the user's own that runs epochs to their end gets a new order each."""
     dataset = ArrayDataset(*_arrays(12)[:1])
     loader = BatchLoader(dataset, batch_size=5, sampler="random", seed=3)
-    first = torch.cat([b.inputs for b in loader])
     iter(loader), iter(loader)  # started, never consumed
     next(iter(loader))  # started, partly consumed
-    assert torch.equal(torch.cat([b.inputs for b in loader]), first)
-    loader.set_epoch(1)
+    assert loader.state_dict() == {"epoch": 0}
+    first = torch.cat([b.inputs for b in loader])
+    assert loader.state_dict() == {"epoch": 1}
     second = torch.cat([b.inputs for b in loader])
-    assert not torch.equal(second, first) and loader.state_dict() == {"epoch": 1}
+    assert not torch.equal(second, first) and loader.state_dict() == {"epoch": 2}
+    loader.set_epoch(0)
+    assert torch.equal(torch.cat([b.inputs for b in loader]), first)
     with pytest.raises(ValueError, match="epoch must be an integer >= 0, got -1"):
         loader.set_epoch(-1)
 

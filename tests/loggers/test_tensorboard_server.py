@@ -7,7 +7,6 @@ loss on one chart. Set ``PYNET_CVAE_SCREENSHOTS=DIR`` to keep the screenshot.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time

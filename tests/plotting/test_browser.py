@@ -6,9 +6,7 @@ Set ``PYNET_CVAE_SCREENSHOTS=DIR`` to keep a PNG screenshot of the dashboard.
 """
 
 import functools
-import os
 import re
-import shutil
 import warnings
 
 import numpy as np
@@ -90,7 +88,7 @@ def test_a_cvae_run_renders_in_a_real_browser(tmp_path, page_assets, server):
     assert PANE_TITLES <= pane_titles(dom)
     assert {"loss, fold 0", "val_loss, fold 0", "lr, fold 0"} <= legend_names(dom)
     assert 'class="js-line"' in dom  # Plotly drew the curves
-    sampling = re.search(r'<img class="content-image[^>]*alt="rows: classes; columns: '
+    sampling = re.search(r'<img class="content-image[^>]*alt="rows: conditions; columns: '
                          r'latent vectors"[^>]*src="data:image/png;base64,', dom)
     assert sampling is not None, "the sampling grid is not on the page"
     assert "&lt;script&gt;document.title" in dom and "<title>visdom</title>" in dom

@@ -1,7 +1,5 @@
 """Replay logs: written by a board whatever the server does, replayed into a real server."""
 
-import json
-
 import pytest
 
 from pynet_cvae.cli import main

@@ -5,7 +5,7 @@ import torch
 from pynet_cvae.datasets import DataManager
 from pynet_cvae.interfaces import DeepLearningInterface
 from pynet_cvae.plugins.cvae import (
-    ConditionalCVAE, DecodeLoss, KLWarmup, SemiSupervisedCVAE, TemperatureSchedule)
+    DecodeLoss, KLWarmup, SemiSupervisedCVAE, TemperatureSchedule)
 
 
 def test_kl_warmup_rises_linearly_to_one():

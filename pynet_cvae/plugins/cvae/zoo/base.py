@@ -17,7 +17,6 @@ import dataclasses
 import math
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import torch
 import torch.nn as nn
 
 from ..generation import GenerativeMixin
