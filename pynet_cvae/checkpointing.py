@@ -16,11 +16,13 @@ to resume. With fp16 mixed precision the gradient scaler's state is saved too
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
 import os
-from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple
+import re
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .checkpoint import (CheckpointWriteError, CorruptCheckpointError, checkpoint_path,
                          last_good_checkpoint, load_checkpoint, prune_checkpoints,
@@ -161,7 +163,9 @@ class CheckpointingMixin:
         if keep_last is not None:
             best = best_checkpoint(checkpointdir, validation_history, fold) \
                 if keep_best else None
-            prune_checkpoints(checkpointdir, keep_last, keep=() if best is None else (best,))
+            removed = prune_checkpoints(checkpointdir, keep_last,
+                                        keep=() if best is None else (best,))
+            _remove_epoch_histories(checkpointdir, removed)
         return path
 
     def run_state(self, fold: int, epoch: int, scheduler: Any, train_history: History,
@@ -337,3 +341,16 @@ class CheckpointingMixin:
         stopped = bool(state.get("stopped", False))
         return RunStart(fold, epoch + 1, stopped or epoch + 1 >= run.nb_epochs,
                         state.get("train_loader"))
+
+
+def _remove_epoch_histories(checkpointdir: str, checkpoints: List[str]) -> None:
+    """Remove the per-checkpoint histories (``train_<fold>_epoch_<epoch>.json``...) of
+    pruned checkpoints, so that a bounded run keeps a bounded folder."""
+    for path in checkpoints:
+        match = re.fullmatch(r"model_(\d+)_epoch_(\d+)\.pth", os.path.basename(path))
+        if match is None:
+            continue
+        for name in os.listdir(checkpointdir):
+            if name.endswith(f"_{match[1]}_epoch_{match[2]}.json"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(checkpointdir, name))

@@ -148,7 +148,7 @@ def test_semi_supervised_batches_mix_labels_and_pseudo_labels_train_the_classifi
              "--batch_size 30"),
             (["--labelled-per-batch", "5"], "the semi-supervised recipe needs "
                                             "--labelled_per_class or --labelled_fraction")):
-        assert main([*common, "--output", str(tmp_path / "bad"), *extra, *DENSE]) == 1
+        assert exit_status([*common, "--output", str(tmp_path / "bad"), *extra, *DENSE]) == 2
         assert message in capsys.readouterr().err
 
 
@@ -159,21 +159,29 @@ def test_resume_reads_the_run_configuration_before_writing_anything(tmp_path, ca
     assert main(["train", "--output", str(run), "--epochs", "2", "--resume", *DENSE[:-3],
                  "--model.hidden_dim", "64", "--quiet"]) == 1
     error = capsys.readouterr().err
-    assert "--resume would change the run" in error and '"hidden_dim": 32' in error
+    assert "--resume would change the run" in error and "model.hidden_dim 32 -> 64" in error
     assert (run / "run.json").read_text() == saved
     assert not (run / "checkpoints" / "model_0_epoch_1.pth").exists()
     assert main(["train", "--output", str(run), "--epochs", "2", "--resume", *DENSE]) == 0
     assert (run / "checkpoints" / "model_0_epoch_1.pth").exists()
 
 
+def exit_status(argv):
+    """What ``pynet-cvae ARGV`` exits with (2 for a bad argument, 1 for a failure)."""
+    try:
+        return main(argv)
+    except SystemExit as stopped:
+        return stopped.code
+
+
 def test_bad_arguments_are_clear_errors(tmp_path, capsys):
-    assert main(["train", "--epochs", "0", "--output", str(tmp_path / "a")]) == 1
+    assert exit_status(["train", "--epochs", "0", "--output", str(tmp_path / "a")]) == 2
     assert "--epochs: expected an integer >= 1, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--epochs", "many"])
     assert exit_info.value.code == 2
     assert "epochs" in capsys.readouterr().err
-    assert main(["train", "--dataset", "cifar", "--output", str(tmp_path / "b")]) == 1
+    assert exit_status(["train", "--dataset", "cifar", "--output", str(tmp_path / "b")]) == 2
     assert "--dataset 'cifar' is neither one of" in capsys.readouterr().err
     assert main(["train", "--dataset", "mnist", "--output", str(tmp_path / "c")]) == 1
     assert "--dataset mnist needs --datasetdir" in capsys.readouterr().err
@@ -201,8 +209,10 @@ def test_one_fold_trains_on_every_image_and_reports_no_validation(tmp_path, caps
     printed = capsys.readouterr().out
     assert "final validation: none (--folds 1: every image trains)" in printed
     assert not (output / "validation.json").exists()
-    assert main(["train", "--output", str(tmp_path / "other"), "--folds", "1",
-                 "--early-stopping", "2", "--quiet"]) == 1
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--output", str(tmp_path / "other"), "--folds", "1",
+              "--early-stopping", "2", "--quiet"])
+    assert stopped.value.code == 2
     error = capsys.readouterr().err
     assert "--early-stopping watches the validation loss: it needs --folds 2" in error
     assert error.count("\n") == 1

@@ -154,7 +154,8 @@ def test_two_torchrun_processes_match_one_process_with_the_global_batch_and_resu
     assert sorted(os.listdir(checkpoints)) == [
         "initial_state.pth", "initial_state.pth.sha256", "model_0_epoch_0.pth",
         "model_0_epoch_0.pth.sha256", "model_0_epoch_1.pth", "model_0_epoch_1.pth.sha256",
-        "train.json", "validation.json"]
+        "train.json", "train_0_epoch_0.json", "train_0_epoch_1.json", "validation.json",
+        "validation_0_epoch_0.json", "validation_0_epoch_1.json"]
 
     resumed = _torchrun(tmp_path, "resumed", "--batch-size", "8", "--epochs", "3",
                         "--checkpoints", checkpoints, "--resume")
@@ -196,12 +197,11 @@ def test_non_finite_losses_in_a_distributed_run(group_of_one):
 
 
 # ---------------------------------------------------------------- pynet-cvae train
-# The command's defaults (conditional recipe, progress bar in a terminal) with its
-# schedules and early stopping (which ends the fold after epoch 7), on 106 training
+# The command's defaults (conditional recipe, progress bar in a terminal) with its KL
+# warm-up and early stopping (which ends the fold after epoch 7), on 106 training
 # digits (an even number: no sample is repeated to even out the processes' shares).
 TRAIN_DEFAULTS = ["--sample-size", "0.1", "--folds", "4", "--epochs", "12",
-                  "--kl-warmup", "3", "--temperature-end", "0.5", "--temperature-epochs", "4",
-                  "--early-stopping", "1"]
+                  "--kl-warmup", "3", "--early-stopping", "1"]
 
 
 def _train_in_terminal(tmp_path, name, processes, batch_size):
@@ -227,7 +227,7 @@ def _train_in_terminal(tmp_path, name, processes, batch_size):
 def test_the_train_command_under_torchrun_with_its_defaults_equals_one_process(tmp_path):
     shown, (first, second) = _train_in_terminal(tmp_path, "two", processes=2, batch_size=8)
     _, (alone,) = _train_in_terminal(tmp_path, "one", processes=1, batch_size=16)
-    assert "it/s" in shown and shown.count("Trained the CVAE") == 1  # rank 0's bar, summary
+    assert "it/s" in shown and shown.count("Trained on digits") == 1  # rank 0's bar, summary
     assert "stopped early" in shown
     samples = first["train_samples"]
     assert samples == 106 and second["train_samples"] == alone["train_samples"] == samples
@@ -244,10 +244,8 @@ def test_the_train_command_under_torchrun_with_its_defaults_equals_one_process(t
         # the schedules set the same values everywhere
         assert mine["kl_weight"] == theirs["kl_weight"] == reference["kl_weight"] == \
             min(1.0, (epoch + 1) / 4)
-        assert mine["temperature"] == theirs["temperature"] == reference["temperature"]
         assert mine["val_loss"] == theirs["val_loss"]
         assert mine["val_loss"] == pytest.approx(reference["val_loss"], rel=1e-5)
         for name, value in reference["weights"].items():
             assert torch.equal(mine["weights"][name], theirs["weights"][name]), (epoch, name)
             torch.testing.assert_close(mine["weights"][name], value, rtol=1e-4, atol=1e-5)
-    assert alone["epochs"][-1]["temperature"] < alone["epochs"][0]["temperature"]

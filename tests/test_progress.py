@@ -122,7 +122,7 @@ def test_the_command_in_a_terminal_trains_as_the_quiet_one(quiet_run, tmp_path):
     status, shown = run_in_terminal(_train_command(output, "--epochs", "3"), cwd=REPOSITORY)
     assert status == 0, shown[-3000:]
     assert "fold 0 epoch 2" in shown and "it/s" in shown  # the bar was drawn
-    assert "Trained the CVAE on digits for 3 epochs" in shown
+    assert "Trained on digits for 3 epochs" in shown
     _assert_same_run(output, quiet_run)
 
 

@@ -45,6 +45,11 @@ def test_keep_last_bounds_the_checkpoints_on_disk(manager, tmp_path):
         (0, 3), (0, 4)]
     assert {"initial_state.pth", "initial_state.pth.sha256", "train.json",
             "validation.json"} <= set(os.listdir(tmp_path))
+    # pynet's per-checkpoint histories go with their checkpoints
+    assert sorted(name for name in os.listdir(tmp_path) if "_epoch_" in name
+                  and name.endswith(".json")) == [
+        "train_0_epoch_3.json", "train_0_epoch_4.json", "validation_0_epoch_3.json",
+        "validation_0_epoch_4.json"]
     with pytest.raises(ValueError, match="keep_last must be an integer >= 1, got 0"):
         make_interface().training(manager, nb_epochs=1, checkpointdir=str(tmp_path),
                                   keep_last=0)

@@ -5,7 +5,7 @@ repository root, under ``torchrun --nproc_per_node=N`` or as one plain process. 
 the command's own training function (:func:`pynet_cvae.commands.train.train`) with
 the arguments given, and adds observers that run on every process and record, per
 epoch: the training rows the process trained on (a hash of each image), its weights,
-the KL weight and the Gumbel temperature its schedules set. Every process writes
+the KL weight and the Gumbel temperature (a model with one) its schedules set. Every process writes
 ``RECORDS/rank<r>.pt``; rank 0 prints the command's summary.
 """
 
@@ -26,6 +26,15 @@ from pynet_cvae.distributed import launched_rank
 def row_key(image: torch.Tensor) -> str:
     """A name for a training image (the digits' images are all different)."""
     return hashlib.sha1(image.numpy().tobytes()).hexdigest()[:16]
+
+
+def kl_weight(loss: Any) -> float:
+    """The weight KLWarmup gives the KL term of a zoo objective (or a loss's)."""
+    from pynet_cvae.plugins.cvae.objective import KLDivergence, Objective
+
+    if isinstance(loss, Objective):
+        return float(loss.terms_of(KLDivergence)[0].scale)
+    return float(loss.kl_weight)
 
 
 class Recorder:
@@ -53,15 +62,16 @@ class Recorder:
             "epoch": signal.epoch, "rows": self.rows,
             "weights": {name: value.clone() for name, value in
                         interface.model.state_dict().items()},
-            "kl_weight": float(interface.loss.kl_weight),
-            "temperature": float(interface.model.temperature),
+            "kl_weight": kl_weight(interface.loss),
+            "temperature": float(getattr(interface.model, "temperature", float("nan"))),
             "val_loss": signal.val_loss})
         self.rows = []
 
 
 def main(argv: List[str]) -> None:
     records = argv[0]
-    parser, namespace = parse_train_arguments(argv[argv.index("--") + 1:])
+    arguments = argv[argv.index("--") + 1:]
+    parser, namespace = parse_train_arguments(arguments[arguments[:1] == ["train"]:])
     recorder = Recorder()
     summary = train(parser, namespace, observers=[("before_fold", recorder.watch_steps),
                                           ("after_epoch", recorder.end_epoch)])

@@ -193,7 +193,6 @@ def _parser_class() -> type:
     return TrainParser
 
 
-# jsonargparse refuses inf and nan where a float is expected
 _TYPE_NAMES = {"int": "an integer", "float": "a finite number", "bool": "true or false",
                "str": "a string"}
 
@@ -399,11 +398,35 @@ def parse_train_arguments(argv: Sequence[str]) -> Tuple[Any, Any]:
     parser = build_train_parser(recipe, network)
     namespace = parser.parse_args(normalise_arguments(argv, _boolean_options(parser)))
     try:
-        settings_of(namespace)
+        settings = settings_of(namespace)
         options_of(namespace, Recipes.get(recipe).options_class)
+        check_model_fields(settings.network, model_fields_of(namespace))
     except ValueError as error:
         parser.error(str(error))
     return parser, namespace
+
+
+def check_model_fields(network: str, fields: Dict[str, Any]) -> None:
+    """Check the ``--model.*`` values of a zoo model against its config dataclass
+    (the fields the recipe derives from the data keep their defaults meanwhile).
+
+    Raises
+    ------
+    ValueError
+        Naming the option, e.g. ``--model.kl_weight must be a finite number >= 0``.
+    """
+    from ..recipes import network_config_class
+
+    config_class = network_config_class(network)
+    if config_class is None:
+        return
+    names = {item.name for item in dataclasses.fields(config_class)}
+    try:
+        config_class(**{name: value for name, value in fields.items() if name in names})
+    except ValueError as error:
+        message = str(error)
+        field = message.split(" ", 1)[0]
+        raise ValueError(f"--model.{message}" if field in names else message) from None
 
 
 def settings_of(namespace: Any) -> TrainSettings:

@@ -31,10 +31,11 @@ def check_positive(name: str, value: Any) -> None:
 
 
 def check_weight(name: str, value: Any, positive: bool = False) -> None:
-    """Refuse anything but a finite number >= 0 (> 0 when ``positive``), naming ``name``."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (number and math.isfinite(value) and (value > 0 if positive else value >= 0)):
-        bound = "> 0" if positive else ">= 0"
+    """Refuse anything but a finite number >= 0 (> 0 with ``positive``), naming
+    ``name``."""
+    bound = "> 0" if positive else ">= 0"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value < 0 or (positive and value == 0):
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
 
 

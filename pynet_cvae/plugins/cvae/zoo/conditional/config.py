@@ -82,9 +82,6 @@ class ConditionalConfig:
     def __post_init__(self) -> None:
         for name in ("input_dim", "hidden_dim", "latent_dim", "n_classes"):
             check_positive(name, getattr(self, name))
-        for name in ("kl_weight", "classification_weight", "consistency_weight"):
-            check_weight(name, getattr(self, name))
-        check_weight("likelihood_sigma", self.likelihood_sigma, positive=True)
         if self.image_shape is not None:
             self.image_shape = tuple(int(side) for side in self.image_shape)
         if self.likelihood not in LIKELIHOODS:
@@ -94,6 +91,9 @@ class ConditionalConfig:
                 or not isinstance(self.consistency_samples, int) or self.consistency_samples < 0:
             raise ValueError(f"consistency_samples must be an integer >= 0, got "
                              f"{self.consistency_samples!r}")
+        for name in ("kl_weight", "classification_weight", "consistency_weight"):
+            check_weight(name, getattr(self, name))
+        check_weight("likelihood_sigma", self.likelihood_sigma, positive=True)
         if not 0 <= self.classifier_average < 1:
             raise ValueError(f"classifier_average must lie in [0, 1), got "
                              f"{self.classifier_average!r}")

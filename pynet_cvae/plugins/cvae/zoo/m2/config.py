@@ -65,6 +65,5 @@ class SemiSupervisedConfig(ConditionalConfig):
         if not 0 < self.pseudo_label_threshold <= 1:
             raise ValueError(f"pseudo_label_threshold must lie in (0, 1], got "
                              f"{self.pseudo_label_threshold!r}")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature!r}")
+        check_weight("temperature", self.temperature, positive=True)
         check_weight("pseudo_label_weight", self.pseudo_label_weight)
