@@ -369,7 +369,7 @@ CASES = [
          CLIError, r"status 2: .*--dataset 'cifar' is neither one of"),
     Case("CLI: learning rate not a number",
          cli("train", "--output", "{tmp}", "--learning-rate", "fast"), CLIError,
-         r"status 2: .*--learning_rate: expected a number, got fast"),
+         r"status 2: .*--learning_rate: expected a finite number, got fast"),
     Case("CLI: sample size above 1", cli("train", "--output", "{tmp}", "--sample-size", "2"),
          CLIError, r"status 2: .*--sample_size: expected a fraction in \(0, 1\], got 2"),
     Case("CLI: misspelt option", cli("train", "--output", "{tmp}", "--epochz", "3"),

@@ -13,6 +13,8 @@ from pynet_cvae.checkpoint import load_checkpoint
 from pynet_cvae.cli import main
 from pynet_cvae.plugins.cvae import CVAE, ConditionalCVAE, load_trained_model
 
+from .threads import torch_threads
+
 #: Small dense networks: the conditional recipe in seconds.
 DENSE = ["--model.encoder", "DenseTrunk", "--model.decoder", "DenseDecoder",
          "--model.hidden_dim", "32", "--quiet"]
@@ -93,8 +95,9 @@ def test_evaluate_prints_the_table_and_writes_json(tmp_path, capsys):
     assert main(["train", "--output", str(run), "--epochs", "2", *DENSE]) == 0
     capsys.readouterr()
     results = tmp_path / "results.json"
-    assert main(["evaluate", "--checkpoint", str(run), "--iw-samples", "5",
-                 "--samples-per-class", "10", "--json", str(results), "--quiet"]) == 0
+    with torch_threads(1):  # the default judge trains in the call
+        assert main(["evaluate", "--checkpoint", str(run), "--iw-samples", "5",
+                     "--samples-per-class", "10", "--json", str(results), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "generation accuracy (judge)" in printed and "IW -log p(x)" in printed
     values = json.loads(results.read_text())["run"]

@@ -98,6 +98,8 @@ def test_importing_the_command_line_loads_no_numerical_library():
     (["train", "--learning-rate", "nan"], "--learning_rate: expected a finite number, got nan"),
     (["train", "--model.classification-weight=-inf"],
      "--model.classification_weight: expected a finite number, got -inf"),
+    (["train", "--recipe", "tutorial", "--classification-weight", "-1"],
+     "--classification_weight: expected a finite number >= 0, got -1.0"),
     (["train", "--model.classification_weight", "-1"],
      "--model.classification_weight must be a finite number >= 0, got -1.0"),
     (["train", "--kl-warmup", "-2"], "--kl_warmup: expected an integer >= 0, got -2"),
@@ -135,6 +137,18 @@ def test_checkpoints_being_a_file_is_one_line(tmp_path, capsys):
         f"pynet-cvae: error: --output '{output}' holds another run: pass --resume to "
         "continue it, --overwrite to replace it, or choose a new --output")
     assert (output / "checkpoints").read_text() == "not a folder"
+
+
+def test_checkpoints_being_a_file_at_resume_is_one_line(trained_run, tmp_path, capsys):
+    run = shutil.copytree(trained_run, tmp_path / "run")
+    shutil.rmtree(run / "checkpoints")
+    (run / "checkpoints").write_text("not a folder")
+    assert main(["train", *SMALL, "--epochs", "2", "--output", str(run), "--quiet",
+                 "--resume"]) == 1
+    assert one_line(capsys.readouterr().err) == (
+        f"pynet-cvae: error: '{run}/checkpoints' exists and is not a folder: move it away "
+        "or write elsewhere")
+    assert (run / "checkpoints").read_text() == "not a folder"
 
 
 # ------------------------------------------------------------------ signals

@@ -22,6 +22,7 @@ from pynet_cvae.seeding import seed_everything
 
 from . import resume_worker as worker
 from .histories import without_times
+from .threads import torch_threads
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,13 +31,9 @@ REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def reference(tmp_path_factory):
     """The uninterrupted run, with every checkpoint kept."""
     directory = str(tmp_path_factory.mktemp("reference"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         interface, train_history, validation_history, observers = worker.train(
             directory, resume=False)
-    finally:
-        torch.set_num_threads(threads)
     worker.write_final(directory, interface, train_history, validation_history, observers)
     return directory
 
@@ -71,13 +68,9 @@ def copy_run_until(reference, target, last):
 
 
 def resume_in_process(directory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         interface, train_history, validation_history, observers = worker.train(
             directory, resume=True)
-    finally:
-        torch.set_num_threads(threads)
     worker.write_final(directory, interface, train_history, validation_history, observers)
     return interface
 

@@ -178,7 +178,8 @@ def test_a_third_party_model_trains_samples_and_is_evaluated_from_a_yaml_config(
     results = tmp_path / "results.json"
     _pynet_cvae(environment, "evaluate", "--checkpoint", tmp_path / "run", "--iw-samples", 2,
                 "--samples-per-class", 5, "--test-images", 40, "--json", results,
-                "--judge-dir", tmp_path / "judge", "--judge-epochs", 1, "--quiet")
+                "--judge-dir", tmp_path / "judge", "--judge-epochs", 1, "--threads", 1,
+                "--quiet")  # one thread: the judge trains several times faster on shared cores
     values = json.loads(results.read_text())["run"]
     assert values["network"] == "TinyCVAE" and values["conditional_likelihood"]
     assert values["iw_nll"] > 0 and 0 <= values["generation_accuracy"] <= 1

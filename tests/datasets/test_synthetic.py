@@ -1,3 +1,6 @@
+import logging
+import subprocess
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -45,3 +48,18 @@ def test_the_thick_digits_hold_their_thickness_in_the_metadata(tmp_path):
     assert Fetchers.get("fetch_thick_digits") is fetch_thick_digits
     with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
         fetch_thick_digits(tmp_path, seed=-1)
+
+
+def test_thick_digits_edited_since_they_were_prepared_are_prepared_again(tmp_path, caplog):
+    item = fetch_thick_digits(tmp_path)
+    record = tmp_path / "thick_digits_seed0_prepared.sha256"
+    assert subprocess.run(["sha256sum", "-c", record.name], cwd=tmp_path,
+                          capture_output=True).returncode == 0
+    expected = np.load(item.input_path)
+    edited = expected.copy()
+    edited[0, 0, 4, 4] = 0.5  # same shape and rows: only the record tells
+    np.save(item.input_path, edited)
+    with caplog.at_level(logging.WARNING, logger="pynet_cvae"):
+        again = fetch_thick_digits(tmp_path)
+    assert f"prepared file {item.input_path} changed since it was prepared" in caplog.text
+    np.testing.assert_array_equal(np.load(again.input_path), expected)

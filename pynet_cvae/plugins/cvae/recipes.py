@@ -62,6 +62,15 @@ class TutorialOptions:
     classification_weight: float = 10.0
     sample_columns: int = 8
 
+    def check(self) -> None:
+        """Refuse values out of range, naming the option and the value."""
+        if not self.classification_weight >= 0:
+            raise ValueError(f"--classification_weight: expected a finite number >= 0, got "
+                             f"{self.classification_weight}")
+        if self.sample_columns < 1:
+            raise ValueError(f"--sample_columns: expected an integer >= 1, got "
+                             f"{self.sample_columns}")
+
 
 @dataclass
 class ConditionalOptions:

@@ -10,6 +10,8 @@ from pynet_cvae.interfaces import DeepLearningInterface
 from pynet_cvae.plugins.cvae import ConditionalCVAE
 from pynet_cvae.plugins.cvae.judge import load_or_train_judge
 
+from ...threads import torch_threads
+
 
 @pytest.fixture(scope="session")
 def digits(tmp_path_factory):
@@ -20,7 +22,8 @@ def digits(tmp_path_factory):
 @pytest.fixture(scope="session")
 def digits_judge(digits):
     """The digits' judge, trained once and cached beside the data."""
-    return load_or_train_judge(digits.input_path, digits.metadata_path, min_steps=300)
+    with torch_threads(1):
+        return load_or_train_judge(digits.input_path, digits.metadata_path, min_steps=300)
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +39,8 @@ def trained_conditional(digits):
     interface = DeepLearningInterface(
         model=model, learning_rate=3e-3, add_labels=True, progress=False,
         loss=model.objective)
-    interface.training(manager, nb_epochs=5, fold_index=0, with_validation=False)
+    with torch_threads(1):
+        interface.training(manager, nb_epochs=5, fold_index=0, with_validation=False)
     return model.eval()
 
 

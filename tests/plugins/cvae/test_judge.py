@@ -11,6 +11,8 @@ from pynet_cvae.plugins.cvae.evaluation import evaluate_model
 from pynet_cvae.plugins.cvae.judge import (Judge, JudgeCNN, load_or_train_judge, predict,
                                            read_split)
 
+from ...threads import torch_threads
+
 
 def test_the_judge_recognises_real_test_digits(digits_judge):
     assert digits_judge.test_accuracy > 0.9
@@ -29,13 +31,6 @@ def test_the_judge_is_cached_and_reloaded(digits, digits_judge):
     assert torch.equal(predict(again.model, images), predict(digits_judge.model, images))
 
 
-def test_other_settings_get_their_own_cache_file(digits, tmp_path):
-    judge = load_or_train_judge(digits.input_path, digits.metadata_path,
-                                cache_dir=str(tmp_path), epochs=1, seed=3, min_steps=30)
-    assert os.path.dirname(judge.path) == str(tmp_path)
-    assert 0 < judge.test_accuracy <= 1
-
-
 def test_judge_errors_name_the_bad_value(tmp_path):
     with pytest.raises(ValueError, match="at least 4 x 4 pixels, got \\(3, 3\\)"):
         JudgeCNN((3, 3), 10)
@@ -48,8 +43,9 @@ def test_judge_errors_name_the_bad_value(tmp_path):
 # ---------------------------------------------------------------- the cache is verified
 def small_judge(digits, cache_dir):
     """A judge trained for a few steps only: the cache's handling is under test."""
-    return load_or_train_judge(digits.input_path, digits.metadata_path,
-                               cache_dir=str(cache_dir), epochs=1, min_steps=10)
+    with torch_threads(1):
+        return load_or_train_judge(digits.input_path, digits.metadata_path,
+                                   cache_dir=str(cache_dir), epochs=1, min_steps=10)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +60,15 @@ def cached(small_cache, tmp_path):
     shutil.copy(small_cache.path, tmp_path)
     shutil.copy(checksum_path(small_cache.path), tmp_path)
     return small_cache._replace(path=str(tmp_path / os.path.basename(small_cache.path)))
+
+
+def test_other_settings_get_their_own_cache_file(digits, digits_judge, small_cache):
+    # the small judge: other epochs and steps, its own cache_dir
+    assert os.path.dirname(small_cache.path) != os.path.dirname(digits_judge.path)
+    assert os.path.basename(small_cache.path) != os.path.basename(digits_judge.path)
+    assert 0 < small_cache.test_accuracy <= 1
+    again = load_or_train_judge(digits.input_path, digits.metadata_path, min_steps=300)
+    assert again.path == digits_judge.path  # the default judge is still its own
 
 
 def forge(path, **changes):

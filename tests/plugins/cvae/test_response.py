@@ -10,6 +10,8 @@ from pynet_cvae.plugins.cvae import ConditionalCVAE
 from pynet_cvae.plugins.cvae.response import covariate_response, mean_intensity
 from pynet_cvae.trained import load_trained_model
 
+from ...threads import torch_threads
+
 
 @pytest.fixture(scope="module")
 def thickness_run(tmp_path_factory):
@@ -17,11 +19,13 @@ def thickness_run(tmp_path_factory):
     of the thick digits."""
     root = tmp_path_factory.mktemp("thick")
     output = root / "run"
-    assert main(["train", "--dataset", "thick-digits", "--datasetdir", str(root / "data"),
-                 "--covariates", "{label: categorical, thickness: continuous}",
-                 "--model.encoder", "DenseTrunk", "--model.decoder", "DenseDecoder",
-                 "--model.hidden_dim", "128", "--model.latent_dim", "8", "--epochs", "30",
-                 "--seed", "0", "--output", str(output), "--quiet"]) == 0
+    with torch_threads(1):
+        assert main(["train", "--dataset", "thick-digits", "--datasetdir",
+                     str(root / "data"), "--covariates",
+                     "{label: categorical, thickness: continuous}", "--model.encoder",
+                     "DenseTrunk", "--model.decoder", "DenseDecoder", "--model.hidden_dim",
+                     "128", "--model.latent_dim", "8", "--epochs", "30", "--seed", "0",
+                     "--output", str(output), "--quiet"]) == 0
     return output
 
 
@@ -65,6 +69,7 @@ def test_sample_and_evaluate_take_the_covariates(thickness_run, tmp_path, capsys
     values = json.loads(results.read_text())["run"]
     assert values["conditional_likelihood"] and values["iw_nll"] > 0
     assert "generation_accuracy" not in values  # the judge scores classes alone
+    assert not list(thickness_run.parent.glob("**/judge_*.pth"))  # so none was trained
 
 
 def test_response_errors_name_the_bad_value():

@@ -6,7 +6,8 @@ conditional generation accuracy given by an independent judge CNN (overall and
 worst class), the diversity ratio of the generated images, and the judge's accuracy
 on reconstructions and on real test images (see
 :mod:`pynet_cvae.plugins.cvae.evaluation`). The judge is trained once per data set
-and cached beside it (or in ``--judge-dir``).
+and cached beside it (or in ``--judge-dir``), for models conditioned on the class
+alone (the only ones it can score).
 """
 
 from __future__ import annotations
@@ -114,9 +115,11 @@ def evaluate(arguments: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
         dataset = arguments.dataset or config.get("dataset", "digits")
         datasetdir = arguments.datasetdir or config.get("datasetdir")
         data = fetch_dataset(dataset, datasetdir)
-        judge = load_or_train_judge(data.input_path, data.metadata_path,
-                                    cache_dir=arguments.judge_dir,
-                                    epochs=arguments.judge_epochs, device=device)
+        judge = None
+        if model.condition.is_class_only:  # the judge scores classes alone
+            judge = load_or_train_judge(data.input_path, data.metadata_path,
+                                        cache_dir=arguments.judge_dir,
+                                        epochs=arguments.judge_epochs, device=device)
         results[name] = evaluate_model(
             model, data.input_path, data.metadata_path, judge,
             iw_samples=arguments.iw_samples, samples_per_class=arguments.samples_per_class,
