@@ -17,8 +17,9 @@ covariates, categorical or continuous; its objective is a list of terms
 :class:`GenerativeMixin` (``sample``, ``encode``, ``reconstruct``, ``interpolate``);
 :mod:`.evaluation` and :mod:`.judge` measure them, :mod:`.response` how generated
 images follow a continuous covariate, :func:`load_trained_model` loads what
-``pynet-cvae train`` wrote, :mod:`.recipes` are its recipes, :mod:`.semisupervised` prepares partly labelled data and
-:mod:`.augmentation` makes the augmented views of pseudo-labelling.
+``pynet-cvae train`` wrote, :mod:`.recipes` are its recipes, :mod:`.semisupervised`
+prepares partly labelled data and :mod:`.augmentation` makes the augmented views of
+pseudo-labelling.
 """
 
 from . import networks
