@@ -47,25 +47,59 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    temporary: Optional[Path] = None
+    lock: Optional[int] = None
     try:
-        temporary, lock = _create_temporary(final)
-    except OSError as error:
-        raise _naming(error, final) from None
-    try:
+        with uninterrupted():  # a Ctrl-C waits until the file is known to this block
+            temporary, lock = _create_temporary(final)
         yield temporary
         with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
         os.replace(temporary, final)
     except BaseException as error:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        if isinstance(error, OSError) and (
-                error.filename is None or str(error.filename) == str(temporary)):
+        if temporary is not None:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+        if isinstance(error, OSError) and (temporary is None or error.filename is None
+                                           or str(error.filename) == str(temporary)):
             raise _naming(error, final) from None
         raise
     finally:
-        os.close(lock)
+        if lock is not None:
+            os.close(lock)
     _fsync_directory(final.parent)
+
+
+_held_back = {"depth": 0, "pending": None}
+
+
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Hold back the interruption of a signal handler that honours the block (see
+    :func:`hold_back`) until the block ends, so that it cannot fall between two
+    steps that must go together (creating a temporary file and noting it for its
+    removal)."""
+    _held_back["depth"] += 1
+    try:
+        yield
+    finally:
+        _held_back["depth"] -= 1
+        pending = _held_back["pending"]
+        if _held_back["depth"] == 0 and pending is not None:
+            _held_back["pending"] = None
+            raise pending
+
+
+def hold_back(interruption: BaseException) -> bool:
+    """Keep ``interruption`` for the end of the current :func:`uninterrupted` block.
+
+    A signal handler calls it before raising: it returns True (the handler returns
+    without raising) inside such a block, False outside (the handler raises).
+    """
+    if _held_back["depth"] == 0:
+        return False
+    _held_back["pending"] = _held_back["pending"] or interruption
+    return True
 
 
 def _naming(error: OSError, final: Path) -> OSError:

@@ -20,6 +20,8 @@ import signal
 import threading
 from typing import Any, Iterator, Optional
 
+from ..fileio import hold_back
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 """The signals that stop a command cleanly."""
 
@@ -96,7 +98,9 @@ def _raise_interrupted(signum: int, frame: Any) -> None:
     for number in STOP_SIGNALS:  # a second signal ends the clean-up at once
         if signal.getsignal(number) is _raise_interrupted:
             signal.signal(number, signal.SIG_DFL)
-    raise Interrupted(signal.Signals(signum).name)
+    interruption = Interrupted(signal.Signals(signum).name)
+    if not hold_back(interruption):  # raised where an atomic write can clean up
+        raise interruption
 
 
 @contextlib.contextmanager
