@@ -323,35 +323,50 @@ def sharded_steps(context: Optional[DistributedContext]) -> Iterator[None]:
         _current_shard = previous
 
 
-def batch_noise_like(tensor: torch.Tensor) -> torch.Tensor:
-    """Standard normal noise shaped like ``tensor``, one row per sample of the batch.
+def batch_noise_like(tensor: torch.Tensor, distribution: str = "normal") -> torch.Tensor:
+    """Random noise shaped like ``tensor``, one row per sample of the batch.
 
-    In one process, ``torch.randn_like(tensor)``. In a distributed training step, the
-    noise of the whole global batch (``world_size`` times as many rows, the same
-    draws on every process, which are seeded alike) with this process's rows kept:
-    each sample gets the noise it gets in the one-process run with the global batch,
-    and every process's generator moves on as that run's does.
+    In one process, ``torch.randn_like(tensor)`` (or ``torch.rand_like``). In a
+    distributed training step, the noise of the whole global batch (``world_size``
+    times as many rows, the same draws on every process, which are seeded alike) with
+    this process's rows kept: each sample gets the noise it gets in the one-process run
+    with the global batch, the processes' samples get independent noise, and every
+    process's generator moves on as that run's does.
 
     Parameters
     ----------
     tensor : torch.Tensor
         ``(batch, ...)``, ``batch`` being this process's samples (the same count on
         every process, as the sharded loader gives).
+    distribution : {"normal", "uniform"}
+        Standard normal draws, or uniform ones in ``[0, 1)``.
 
     Returns
     -------
     torch.Tensor
         Noise of the shape, dtype and device of ``tensor``.
 
+    Raises
+    ------
+    ValueError
+        For another ``distribution``.
+
     Examples
     --------
     >>> batch_noise_like(torch.zeros(4, 2)).shape
     torch.Size([4, 2])
     """
+    if distribution not in _DRAWS:
+        raise ValueError(f"distribution must be one of {sorted(_DRAWS)}, got "
+                         f"{distribution!r}")
+    draw = _DRAWS[distribution]
     shard = _current_shard
     if shard is None or shard.world_size == 1 or tensor.dim() == 0:
-        return torch.randn_like(tensor)
+        return draw(tensor.shape, dtype=tensor.dtype, device=tensor.device)
     rows = tensor.shape[0]
-    noise = torch.randn((rows * shard.world_size,) + tuple(tensor.shape[1:]),
-                        dtype=tensor.dtype, device=tensor.device)
+    noise = draw((rows * shard.world_size,) + tuple(tensor.shape[1:]),
+                 dtype=tensor.dtype, device=tensor.device)
     return noise[shard.rank * rows:(shard.rank + 1) * rows]
+
+
+_DRAWS = {"normal": torch.randn, "uniform": torch.rand}

@@ -11,7 +11,8 @@ import torch.distributed as dist
 
 from pynet_cvae.datasets.arrays import ArrayDataset
 from pynet_cvae.datasets.loading import BatchLoader
-from pynet_cvae.distributed import DistributedContext, shard_training_loader
+from pynet_cvae.distributed import (DistributedContext, batch_noise_like,
+                                    shard_training_loader, sharded_steps)
 from pynet_cvae.interfaces import DeepLearningInterface
 from pynet_cvae.numerics import NonFiniteLossError
 
@@ -204,7 +205,7 @@ TRAIN_DEFAULTS = ["--sample-size", "0.1", "--folds", "4", "--epochs", "12",
                   "--kl-warmup", "3", "--early-stopping", "1"]
 
 
-def _train_in_terminal(tmp_path, name, processes, batch_size):
+def _train_in_terminal(tmp_path, name, processes, batch_size, settings=TRAIN_DEFAULTS):
     """Run the train command through tests.train_worker in a terminal; return what it
     printed and each process's records."""
     records = tmp_path / name / "records"
@@ -212,7 +213,7 @@ def _train_in_terminal(tmp_path, name, processes, batch_size):
                 f"--nproc_per_node={processes}"] if processes > 1 else [sys.executable]
     command = launcher + ["-m", "tests.train_worker", str(records), "--", "train",
                           "--output", str(tmp_path / name / "run"), "--batch-size",
-                          str(batch_size), *TRAIN_DEFAULTS]
+                          str(batch_size), *settings]
     environment = {key: value for key, value in os.environ.items()
                    if key not in LAUNCH_VARIABLES}
     environment["OMP_NUM_THREADS"] = "1"
@@ -250,3 +251,64 @@ def test_the_train_command_under_torchrun_with_its_defaults_equals_one_process(t
             assert torch.equal(mine["weights"][name], theirs["weights"][name]), (epoch, name)
             # float tolerance: the two runs sum the same gradients in another order
             torch.testing.assert_close(mine["weights"][name], value, rtol=1e-4, atol=1e-4)
+
+
+# The semi-supervised recipe (30 labelled digits among 130) with its Gumbel temperature
+# annealed, the KL warm-up and early stopping; each process takes 2 labelled images of
+# each mini-batch of 8, the one process 4 of 16.
+SEMI_SUPERVISED = ["--recipe", "semi-supervised", "--labelled-per-class", "3",
+                   "--sample-size", "0.1", "--epochs", "12", "--kl-warmup", "3",
+                   "--temperature-end", "0.3", "--temperature-epochs", "4",
+                   "--early-stopping", "1"]
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+def test_the_semi_supervised_recipe_under_torchrun_equals_one_process(tmp_path):
+    shown, (first, second) = _train_in_terminal(
+        tmp_path, "two", processes=2, batch_size=8,
+        settings=SEMI_SUPERVISED + ["--labelled-per-batch", "2"])
+    _, (alone,) = _train_in_terminal(tmp_path, "one", processes=1, batch_size=16,
+                                     settings=SEMI_SUPERVISED + ["--labelled-per-batch", "4"])
+    assert "it/s" in shown and "stopped early" in shown
+    epochs = [record["epoch"] for record in alone["epochs"]]
+    assert 1 < len(epochs) < 12
+    assert [record["epoch"] for record in first["epochs"]] == epochs
+    for mine, theirs, reference in zip(first["epochs"], second["epochs"], alone["epochs"]):
+        epoch = reference["epoch"]
+        # the same images (labelled ones several times an epoch), shared between ranks
+        assert sorted(mine["rows"] + theirs["rows"]) == sorted(reference["rows"]), epoch
+        assert len(mine["rows"]) == len(theirs["rows"])
+        expected = 1.0 * (0.3 / 1.0) ** (min(epoch, 4) / 4)  # geometric, 1.0 -> 0.3
+        assert mine["temperature"] == theirs["temperature"] == reference["temperature"]
+        assert mine["temperature"] == pytest.approx(expected)
+        assert mine["kl_weight"] == theirs["kl_weight"] == reference["kl_weight"]
+        assert mine["val_loss"] == theirs["val_loss"]
+        assert mine["val_loss"] == pytest.approx(reference["val_loss"], rel=1e-5)
+        for name, value in reference["weights"].items():
+            assert torch.equal(mine["weights"][name], theirs["weights"][name]), (epoch, name)
+            # float tolerance: the gradients are summed in another order, and Adam's
+            # normalised step can turn the rounding of a near-zero gradient into ~1e-4
+            torch.testing.assert_close(mine["weights"][name], value, rtol=1e-4, atol=5e-4)
+
+
+@pytest.mark.parametrize("distribution", ["normal", "uniform"])
+def test_each_process_draws_its_rows_of_the_global_batch_noise(distribution):
+    def draws(context):
+        torch.manual_seed(3)
+        with sharded_steps(context):
+            return batch_noise_like(torch.zeros(4, 3), distribution), torch.rand(1)
+
+    torch.manual_seed(3)
+    whole = batch_noise_like(torch.zeros(8, 3), distribution)
+    after = torch.rand(1)
+    shares = [draws(DistributedContext(rank, 2, rank)) for rank in (0, 1)]
+    torch.testing.assert_close(torch.cat([noise for noise, _ in shares]), whole,
+                               rtol=0, atol=0)
+    for _, next_draw in shares:  # every process's generator moves on as one process's
+        assert torch.equal(next_draw, after)
+
+
+def test_an_unknown_noise_distribution_is_named():
+    with pytest.raises(ValueError, match="distribution must be one of.*got 'gumbel'"):
+        batch_noise_like(torch.zeros(2), "gumbel")

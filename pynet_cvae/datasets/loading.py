@@ -71,7 +71,9 @@ class EpochSampler:
         unlabelled rows, code -1, at their natural frequency); a ``Sampler`` subclass
         is instantiated as ``sampler(dataset)`` and yields positions. A sampler with a
         ``generator`` attribute gets the epoch's generator, one with ``set_epoch``
-        the epoch.
+        the epoch, one with ``set_world_size`` the number of processes sharing each
+        global mini-batch (a sampler that lays out mini-batches, such as
+        :class:`~pynet_cvae.datasets.mixing.LabelledMixSampler`).
     seed, fold : int
         Keys of the epoch's random generator.
     """
@@ -99,6 +101,11 @@ class EpochSampler:
     def __len__(self) -> int:
         """Number of positions drawn per epoch."""
         return len(self.custom) if self.custom is not None else len(self.dataset)
+
+    def set_world_size(self, world_size: int) -> None:
+        """Tell a sampler that lays out mini-batches how many processes share each."""
+        if hasattr(self.custom, "set_world_size"):
+            self.custom.set_world_size(world_size)
 
     def positions(self, epoch: int) -> np.ndarray:
         """Return the positions of ``epoch`` (reproducible, different per epoch)."""
@@ -223,6 +230,7 @@ class BatchLoader:
             raise ValueError(f"rank {rank!r} out of range: expected an int in "
                              f"[0, {world_size - 1}]")
         self.rank, self.world_size = int(rank), int(world_size)
+        self.sampler.set_world_size(self.world_size)
 
     def set_epoch(self, epoch: int) -> None:
         """Make the iterations run epoch ``epoch`` (from 0).

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from pynet_cvae.datasets.loading import BatchLoader
 from pynet_cvae.datasets.manager import DataManager
 from pynet_cvae.datasets.mixing import LabelledMixSampler
 
@@ -20,8 +21,9 @@ def test_every_batch_holds_the_labelled_share_and_each_unlabelled_row_once():
     assert len(positions) == len(sampler) == 18 * 3 + 90
     batches = [positions[start:start + 8] for start in range(0, len(positions), 8)]
     assert len(batches) == sampler.batches == 18
-    for batch in batches:
-        assert (labels[batch[:3]] >= 0).all() and (labels[batch[3:]] == -1).all()
+    for batch in batches:  # labelled rows at slots 0, 2 and 5 of 8
+        assert (labels[batch[[0, 2, 5]]] >= 0).all()
+        assert (labels[np.delete(batch, [0, 2, 5])] == -1).all()
     unlabelled = positions[labels[positions] == -1]
     assert sorted(unlabelled.tolist()) == list(range(90))
     # 54 labelled draws from a pool of 10: each used 5 or 6 times
@@ -36,6 +38,54 @@ def test_the_order_follows_the_generator():
 
     assert epoch(1) == epoch(1)
     assert epoch(1) != epoch(2)
+
+
+class _Rows:
+    """A dataset whose mini-batch is the array of its positions."""
+
+    def __init__(self, count):
+        self.count = count
+
+    def __len__(self):
+        return self.count
+
+    def get_batch(self, positions, epoch):
+        return np.asarray(positions)
+
+
+def _epoch(labels, batch_size, per_batch, rank=0, world_size=1, epoch=3):
+    sampler = LabelledMixSampler(labels, batch_size, per_batch)
+    loader = BatchLoader(_Rows(len(labels)), batch_size, sampler=sampler, seed=7)
+    loader.shard(rank, world_size)
+    loader.set_epoch(epoch)
+    return list(loader)
+
+
+@pytest.mark.parametrize("unlabelled", [90, 89, 100, 79, 84])
+def test_processes_share_the_mini_batches_of_one_process_with_the_global_batch(unlabelled):
+    labels = _labels(unlabelled=unlabelled)
+    alone = _epoch(labels, batch_size=16, per_batch=6)
+    shares = [_epoch(labels, batch_size=8, per_batch=3, rank=rank, world_size=2)
+              for rank in (0, 1)]
+    assert len(shares[0]) == len(shares[1]) == len(alone)
+    for index, (one, first, second) in enumerate(zip(alone, *shares)):
+        assert len(first) == len(second)  # equal shares, even in the last mini-batch
+        for share in (first, second):  # each process's batch holds its labelled share
+            assert (labels[share] >= 0).sum() == 3
+        together = np.r_[first, second]
+        if index < len(alone) - 1 or len(one) % 2 == 0:  # the same rows, in that order
+            np.testing.assert_array_equal(together, one)
+        else:  # the last one is completed with rows seen earlier in the epoch
+            assert set(one.tolist()) <= set(together.tolist())
+            assert len(together) - len(one) == len(one) % 2
+    unlabelled_rows = np.concatenate([np.r_[first, second] for first, second in zip(*shares)])
+    unlabelled_rows = unlabelled_rows[labels[unlabelled_rows] == -1]
+    assert set(unlabelled_rows.tolist()) == set(range(unlabelled))
+
+
+def test_a_world_size_that_is_no_count_is_named():
+    with pytest.raises(ValueError, match="world_size must be an integer >= 1, got 0"):
+        LabelledMixSampler(_labels(), 8, 3).set_world_size(0)
 
 
 @pytest.mark.parametrize("labels, per_batch, message", [

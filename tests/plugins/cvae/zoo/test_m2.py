@@ -9,6 +9,7 @@ from pynet_cvae.observable import SignalObject
 from pynet_cvae.plugins.cvae import (ClassifierAccuracy, ConditionalELBOLoss,
                                      SemiSupervisedCVAE)
 from pynet_cvae.plugins.cvae.objective import class_kl, gaussian_kl
+from pynet_cvae.plugins.cvae.zoo.m2.model import gumbel_softmax
 from pynet_cvae.registry import Losses, Metrics
 
 
@@ -218,3 +219,17 @@ def test_losses_are_registered_and_need_the_model_outputs():
         loss(torch.rand(2, 4), torch.rand(2, 4), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="reconstruction shape \\(2, 4\\) differs"):
         loss(torch.rand(2, 4), torch.rand(2, 3))
+
+
+def test_the_gumbel_softmax_samples_classes_at_their_probabilities():
+    logits = torch.log(torch.tensor([[0.1, 0.2, 0.7]])).repeat(20000, 1).requires_grad_()
+    torch.manual_seed(0)
+    onehot = gumbel_softmax(logits, temperature=0.5, hard=True)
+    assert set(onehot.sum(dim=1).tolist()) == {1.0} and set(onehot.unique().tolist()) == {0, 1}
+    torch.testing.assert_close(onehot.mean(dim=0), torch.tensor([0.1, 0.2, 0.7]), atol=0.01,
+                               rtol=0)
+    (onehot[:, 2].sum()).backward()  # the relaxed sample's gradient passes through
+    assert logits.grad.abs().sum() > 0
+    relaxed = gumbel_softmax(logits.detach(), temperature=0.5, hard=False)
+    torch.testing.assert_close(relaxed.sum(dim=1), torch.ones(20000))
+    assert (relaxed.max(dim=1).values < 0.9).float().mean() > 0.1  # soft, not one-hot

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional
 import torch
 import torch.nn.functional as func
 
+from .....distributed import batch_noise_like
 from .....registry import Losses, Networks
 from ...objective import (ClassPrior, Classification, Consistency, ForwardState,
                           KLDivergence, Objective, PseudoLabels, Reconstruction, Term)
@@ -84,8 +85,7 @@ class SemiSupervisedCVAE(ConditionalCVAE):
         onehot = func.one_hot(labels.clamp(min=0), self.n_classes).to(x.dtype)
         if not bool(known.all()):
             if self.training:
-                guessed = func.gumbel_softmax(elbo_logits, tau=self.temperature,
-                                              hard=self.config.hard)
+                guessed = gumbel_softmax(elbo_logits, self.temperature, self.config.hard)
             else:
                 guessed = func.one_hot(elbo_logits.argmax(dim=1), self.n_classes).to(x.dtype)
             onehot = torch.where(known[:, None], onehot, guessed)
@@ -127,10 +127,42 @@ class SemiSupervisedCVAE(ConditionalCVAE):
         classes = classes.repeat(count, 1)
         z_mu, z_var = self.encoder_head(repeated, classes)
         x_logits = self.decode_logits(
-            self.reparameterize(z_mu, z_var, torch.randn_like(z_mu)), classes)
+            self.reparameterize(z_mu, z_var), classes)
         return {"marginal_rows": rows, "marginal_x_logits": x_logits,
                 "marginal_z_mu": z_mu, "marginal_z_var": z_var,
                 "marginal_weights": func.softmax(elbo_logits[~known], dim=1)}
+
+
+def gumbel_softmax(logits: torch.Tensor, temperature: float, hard: bool) -> torch.Tensor:
+    """A class sampled from ``softmax(logits)`` by the Gumbel-softmax relaxation.
+
+    As ``torch.nn.functional.gumbel_softmax``, with the Gumbel noise drawn per sample
+    of the batch (:func:`~pynet_cvae.distributed.batch_noise_like`): in a run over
+    several processes each image gets the noise of the one-process run with the global
+    batch, where ``torch``'s function would give every process the same draws.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(batch, classes)`` unnormalised log-probabilities.
+    temperature : float
+        The relaxation's temperature (> 0).
+    hard : bool
+        Return one-hot vectors whose gradient is the relaxed sample's.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch, classes)``.
+    """
+    uniform = batch_noise_like(logits, "uniform")
+    tiny = torch.finfo(logits.dtype).tiny
+    gumbels = -torch.log(-torch.log(uniform.clamp(min=tiny)))
+    relaxed = func.softmax((logits + gumbels) / temperature, dim=-1)
+    if not hard:
+        return relaxed
+    onehot = func.one_hot(relaxed.argmax(dim=-1), logits.shape[-1]).to(relaxed.dtype)
+    return onehot - relaxed.detach() + relaxed
 
 
 @Losses.register
