@@ -7,6 +7,7 @@ column per variant, and writes it as JSON (``<output>/quality.json``)::
     python benchmarks/cvae_quality.py --datasetdir ~/data/fashion --threads 2
     python benchmarks/cvae_quality.py --datasetdir ~/data/fashion --variants tutorial default
     python benchmarks/cvae_quality.py --datasetdir ~/data/fashion --semi-supervised
+    python benchmarks/cvae_quality.py --datasetdir ~/data/fashion --cas 1000  # + CAS
 
 ``--semi-supervised`` runs the semi-supervised comparison instead: 100 labelled
 images per class and the rest unlabelled, against the same network trained on the
@@ -96,6 +97,9 @@ def parse_arguments() -> argparse.Namespace:
                         help="importance samples (default 100; 0 with --semi-supervised, "
                              "which compares the classifiers)")
     parser.add_argument("--test-images", type=int, default=None)
+    parser.add_argument("--cas", type=int, default=0, metavar="N",
+                        help="the Classification Accuracy Score with N images per class "
+                             "(e.g. 1000; default 0: skipped)")
     parser.add_argument("--retrain", action="store_true")
     return parser.parse_args()
 
@@ -145,6 +149,8 @@ def train_and_evaluate(name: str, options: List[str], arguments: argparse.Namesp
                 str(arguments.threads), "--device", arguments.device, "--quiet"]
     if arguments.test_images:
         evaluate += ["--test-images", str(arguments.test_images)]
+    if arguments.cas:
+        evaluate += ["--cas", str(arguments.cas)]
     run_command(pynet_cvae(*evaluate), os.path.join(run_dir, "evaluate.log"))
     return result
 

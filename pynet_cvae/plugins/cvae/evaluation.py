@@ -33,6 +33,17 @@ metadata (``conditional_likelihood`` is then True):
     the judge's cache), and on the model's reconstructions of them (latent mean,
     the classifier's class).
 
+``frechet_distance``, ``precision``, ``recall`` (and ``_per_class``)
+    Generated images against real test images in the judge's feature space
+    (:func:`~pynet_cvae.plugins.cvae.sample_scores.fidelity_scores`): the Fréchet
+    distance (lower is better) and Kynkäänniemi et al.'s precision (fidelity) and
+    recall (variety).
+``cas`` / ``cas_real``
+    With ``cas_images_per_class``, the Classification Accuracy Score
+    (:func:`~pynet_cvae.plugins.cvae.sample_scores.classification_accuracy_score`):
+    the real test accuracy of a classifier trained on generated images only, beside
+    the same classifier trained on as many real images.
+
 The measures by the judge need a class-only condition. Memory stays flat: the test
 images are read from the memory-mapped array in bounded batches, and each batch's
 tensors are released before the next.
@@ -53,6 +64,7 @@ from ...jsonio import write_json
 from .generation import evaluating
 from .judge import Judge, accuracy_on_rows, predict, read_split
 from .objective import gaussian_kl
+from .sample_scores import classification_accuracy_score, fidelity_scores
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -72,6 +84,11 @@ TABLE_ROWS = (
     ("diversity_ratio_min", "diversity ratio, min", "{:.3f}"),
     ("judge_reconstruction_accuracy", "judge on reconstructions", "{:.3f}"),
     ("judge_test_accuracy", "judge on real test images", "{:.3f}"),
+    ("frechet_distance", "Frechet distance (judge space)", "{:.2f}"),
+    ("precision", "precision (k=3)", "{:.3f}"),
+    ("recall", "recall (k=3)", "{:.3f}"),
+    ("cas", "CAS (trained on generated)", "{:.3f}"),
+    ("cas_real", "  same, trained on real", "{:.3f}"),
     ("test_images", "test images", "{}"),
     ("iw_samples", "importance samples K", "{}"),
 )
@@ -80,7 +97,8 @@ TABLE_ROWS = (
 def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, judge: Judge,
                    iw_samples: int = 100, samples_per_class: int = 100,
                    max_test_images: Optional[int] = None, batch_size: int = 256,
-                   diversity_reference: int = 500, seed: int = 0) -> Dict[str, Any]:
+                   diversity_reference: int = 500, fidelity_samples_per_class: int = 500,
+                   cas_images_per_class: int = 0, seed: int = 0) -> Dict[str, Any]:
     """Evaluate ``model`` on the test split of a prepared data set.
 
     Parameters
@@ -104,6 +122,12 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
         batch decodes at most :data:`IW_CHUNK` images per class).
     diversity_reference : int, default 500
         Real test images per class used as the diversity reference.
+    fidelity_samples_per_class : int, default 500
+        Generated (and at most real) images per class of the Fréchet distance and
+        precision/recall (0 skips them).
+    cas_images_per_class : int, default 0
+        Training images per class of the Classification Accuracy Score's two
+        classifiers (0 skips it: it trains two classifiers).
     seed : int, default 0
         Seeds the latent draws and the subsets.
 
@@ -116,7 +140,10 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
     """
     for name, value, minimum in (("iw_samples", iw_samples, 0),
                                  ("samples_per_class", samples_per_class, 2),
-                                 ("batch_size", batch_size, 1)):
+                                 ("batch_size", batch_size, 1),
+                                 ("fidelity_samples_per_class", fidelity_samples_per_class,
+                                  0),
+                                 ("cas_images_per_class", cas_images_per_class, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     start = time.perf_counter()
@@ -140,6 +167,14 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
             results.update(generation_scores(model, judge.model, images, all_rows,
                                              all_labels, samples_per_class,
                                              diversity_reference, seed))
+            if fidelity_samples_per_class:
+                results.update(fidelity_scores(model, judge.model, images, all_rows,
+                                               all_labels, fidelity_samples_per_class,
+                                               seed=seed))
+            if cas_images_per_class:
+                results.update(classification_accuracy_score(
+                    model, images, metadata_path, cas_images_per_class, seed=seed,
+                    device=_device(model)))
     results["wall_time_s"] = time.perf_counter() - start
     return results
 
@@ -354,7 +389,8 @@ def importance_weighted_nll(model: torch.nn.Module, images: np.ndarray, rows: np
 
 def generation_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np.ndarray,
                       rows: np.ndarray, labels: np.ndarray, samples_per_class: int = 100,
-                      diversity_reference: int = 500, seed: int = 0) -> Dict[str, Any]:
+                      diversity_reference: int = 500, fidelity_samples_per_class: int = 500,
+                   cas_images_per_class: int = 0, seed: int = 0) -> Dict[str, Any]:
     """Conditional generation accuracy and diversity ratios (see the module documentation).
 
     Parameters

@@ -90,6 +90,23 @@ class JudgeCNN(nn.Module):
         """
         return self.classifier(self.features(x.reshape(x.shape[0], 1, *self.image_shape)))
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The features of images in the judge's penultimate layer.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(batch, 1, H, W)`` or flattened ``(batch, H * W)`` images.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, 128)`` activations of the first dense layer (after its ReLU),
+            the space :mod:`~pynet_cvae.plugins.cvae.fidelity` compares images in.
+        """
+        hidden = self.features(x.reshape(x.shape[0], 1, *self.image_shape))
+        return self.classifier[1](self.classifier[0](hidden))
+
 
 def read_split(metadata_path: str, split: str) -> Tuple[np.ndarray, np.ndarray]:
     """The rows of a split of a fetcher's table, and their labels.
@@ -136,18 +153,47 @@ def predict(judge: nn.Module, images: torch.Tensor, batch_size: int = 512) -> to
     torch.Tensor
         The class ids, on the CPU.
     """
+    if not images.shape[0]:
+        return torch.empty(0, dtype=torch.long)
+    return _by_batches(judge, images, batch_size, lambda batch: judge(batch).argmax(dim=1))
+
+
+def _by_batches(judge: nn.Module, images: torch.Tensor, batch_size: int,
+                compute: Any) -> torch.Tensor:
+    """``compute`` of each batch of ``images``, in evaluation mode, without gradients,
+    concatenated on the CPU."""
     was_training = judge.training
     judge.eval()
     device = next(judge.parameters()).device
-    predictions = []
+    outputs = []
     try:
         with torch.no_grad():
             for start in range(0, images.shape[0], batch_size):
                 batch = images[start:start + batch_size].to(device, torch.float32)
-                predictions.append(judge(batch).argmax(dim=1).cpu())
+                outputs.append(compute(batch).cpu())
     finally:
         judge.train(was_training)
-    return torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
+    return torch.cat(outputs)
+
+
+def embed(judge: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """The judge's features of each image (:meth:`JudgeCNN.embed`), by batches.
+
+    Parameters
+    ----------
+    judge : JudgeCNN
+        The judge.
+    images : torch.Tensor
+        Images, flattened or not, on any device.
+    batch_size : int, default 512
+        Images per forward pass.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(len(images), 128)`` features, on the CPU.
+    """
+    return _by_batches(judge, images, batch_size, lambda batch: judge.embed(batch))
 
 
 def accuracy_on_rows(judge: nn.Module, images: np.ndarray, rows: np.ndarray,

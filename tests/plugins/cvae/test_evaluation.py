@@ -12,7 +12,8 @@ from pynet_cvae.plugins.cvae.judge import read_split
 
 def test_evaluation_reports_every_measure(trained_conditional, digits, digits_judge):
     results = evaluate_model(trained_conditional, digits.input_path, digits.metadata_path,
-                             digits_judge, iw_samples=20, samples_per_class=20)
+                             digits_judge, iw_samples=20, samples_per_class=20,
+                             fidelity_samples_per_class=40)
     assert results["test_images"] == 360 and results["iw_samples"] == 20
     # the importance-weighted bound is tighter than the ELBO
     assert 0 < results["iw_nll"] < results["neg_elbo"]
@@ -25,6 +26,10 @@ def test_evaluation_reports_every_measure(trained_conditional, digits, digits_ju
     assert 0 < results["diversity_ratio_min"] <= results["diversity_ratio_mean"]
     assert results["judge_test_accuracy"] == digits_judge.test_accuracy
     assert 0 <= results["judge_reconstruction_accuracy"] <= 1
+    assert results["frechet_distance"] > 0 and results["fidelity_samples_per_class"] == 40
+    for name in ("precision", "recall"):
+        assert 0 <= results[name] <= 1 and len(results[f"{name}_per_class"]) == 10
+    assert len(results["frechet_distance_per_class"]) == 10 and "cas" not in results
     assert trained_conditional.training is False
 
 

@@ -3,8 +3,10 @@
 For each ``--checkpoint`` it prints (and writes as JSON) the negative ELBO and the
 importance-weighted -log p(x) in nats per image, the classifier's accuracy, the
 conditional generation accuracy given by an independent judge CNN (overall and
-worst class), the diversity ratio of the generated images, and the judge's accuracy
-on reconstructions and on real test images (see
+worst class), the diversity ratio of the generated images, the judge's accuracy on
+reconstructions and on real test images, the Fréchet distance and precision/recall
+of generated images in the judge's feature space and, with ``--cas N``, the
+Classification Accuracy Score (see
 :mod:`pynet_cvae.plugins.cvae.evaluation`). The judge is trained once per data set
 and cached beside it (or in ``--judge-dir``), for models conditioned on the class
 alone (the only ones it can score).
@@ -45,6 +47,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                "0 skips the estimate)")
     evaluate.add_argument("--samples-per-class", type=positive_int, default=100,
                           help="generated images per class (default 100)")
+    evaluate.add_argument("--fidelity-samples", type=non_negative_int, default=500,
+                          help="generated images per class of the Frechet distance and "
+                               "precision/recall (default 500; 0 skips them)")
+    evaluate.add_argument("--cas", type=non_negative_int, default=0, metavar="N",
+                          help="the Classification Accuracy Score with N training images "
+                               "per class (trains two classifiers; default 0: skipped)")
     evaluate.add_argument("--test-images", type=positive_int, default=None,
                           help="evaluate a seeded random subset of the test split")
     evaluate.add_argument("--judge-dir", default=None,
@@ -123,7 +131,9 @@ def evaluate(arguments: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
         results[name] = evaluate_model(
             model, data.input_path, data.metadata_path, judge,
             iw_samples=arguments.iw_samples, samples_per_class=arguments.samples_per_class,
-            max_test_images=arguments.test_images, seed=arguments.seed)
+            max_test_images=arguments.test_images,
+            fidelity_samples_per_class=arguments.fidelity_samples,
+            cas_images_per_class=arguments.cas, seed=arguments.seed)
         results[name].update({"checkpoint": os.path.abspath(path), "dataset": dataset,
                               "recipe": config.get("recipe"), "network": config["network"]})
         if not arguments.quiet:
