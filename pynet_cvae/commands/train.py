@@ -10,7 +10,7 @@ that reproduces the run. It writes to ``--output``:
 - ``run.json``: the run's configuration (``--config runs/x/run.json`` trains it again);
 - ``checkpoints/``: ``model_0_epoch_<e>.pth``, the initial state and
   ``model_config.json`` (the network and its resolved arguments, what ``pynet-cvae
-  sample`` and ``evaluate`` rebuild the model from);
+  sample``, ``evaluate`` and ``export`` rebuild the model from);
 - ``train.json``, ``validation.json`` (histories) and ``history.csv``;
 - what the recipe's observers write (the CVAE recipes: ``samples/``, one sample grid
   per epoch).
