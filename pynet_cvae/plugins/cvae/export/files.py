@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import warnings
 from typing import Any, Dict, Iterator, List
@@ -17,7 +16,7 @@ from typing import Any, Dict, Iterator, List
 import torch
 
 from ....fileio import atomic_open
-from ....extras import import_extra
+from ....extras import import_extra, quiet_loggers
 from .programs import Program
 
 #: The formats and their files' extensions.
@@ -127,7 +126,7 @@ def _save_onnx(program: Program, path: str, metadata: str) -> None:
     onnx = import_extra("onnx", "export", "ONNX export")
     names = program.argument_names()
     batch = {name: {0: "batch"} for name in names}
-    with warnings.catch_warnings(), _quiet(*_ONNX_LOGGERS):
+    with warnings.catch_warnings(), quiet_loggers(*_ONNX_LOGGERS):
         warnings.simplefilter("ignore")  # the exporter's notes on its own internals
         exported = torch.onnx.export(program, program.example_inputs(), dynamo=True,
                                      input_names=names,
@@ -164,20 +163,6 @@ def _torchscript() -> Iterator[None]:
         warnings.filterwarnings("ignore", message=r".*torch\.jit\.\w+` is deprecated",
                                 category=DeprecationWarning)
         yield
-
-
-@contextlib.contextmanager
-def _quiet(*names: str) -> Iterator[None]:
-    """Show only the errors of the loggers ``names`` (and their children) in the block."""
-    loggers = [logging.getLogger(name) for name in names]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
 
 
 def _format_of(path: str) -> str:
