@@ -147,6 +147,7 @@ def train(parser: Any, namespace: Any, observers: Sequence[Tuple[str, Any]] = ()
             learning_rate=settings.learning_rate, metrics=plan.metrics, loss=plan.loss,
             add_labels=plan.add_labels, device=settings.device,
             progress=False if settings.quiet else None)
+        interface.named_epochs = True  # fold 0, epoch 3/20: what users read
         for signal, observer in plan.observers:
             interface.add_observer(signal, observer)
         if settings.early_stopping is not None:
