@@ -61,6 +61,10 @@ def quiet_loggers(*names: str) -> Iterator[None]:
     ----------
     *names : str
         Logger names, e.g. ``"onnxscript"``.
+
+    Yields
+    ------
+    None
     """
     loggers = [logging.getLogger(name) for name in names]
     levels = [logger.level for logger in loggers]

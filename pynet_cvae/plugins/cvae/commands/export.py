@@ -19,7 +19,13 @@ CHECK_BATCH = 100
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``export`` command."""
+    """Add the ``export`` command.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The commands of ``pynet-cvae``.
+    """
     from ..export import FORMATS, PARTS
 
     export = subparsers.add_parser(
@@ -46,7 +52,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    """Export; print each file and its difference to the PyTorch model."""
+    """Export; print each file and its difference to the PyTorch model.
+
+    Parameters
+    ----------
+    arguments : argparse.Namespace
+        The parsed arguments.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
     from ..export import PARTS, export_trained
 
     written = export_trained(arguments.checkpoint, formats=arguments.formats or ["onnx"],

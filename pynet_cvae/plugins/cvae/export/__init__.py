@@ -121,7 +121,19 @@ def export_part(model: nn.Module, part: str, fmt: str, path: str,
 
 
 def check_exportable(model: Any) -> None:
-    """Refuse a model without the generation interface, naming its class."""
+    """Refuse a model without the generation interface, naming its class.
+
+    Parameters
+    ----------
+    model : object
+        The model.
+
+    Raises
+    ------
+    ValueError
+        If it is not a module with ``condition``, ``latent_dim``, ``encode_latent``,
+        ``decode`` and ``prior_parameters``.
+    """
     missing = [name for name in ("condition", "latent_dim", "encode_latent", "decode",
                                  "prior_parameters") if not hasattr(model, name)]
     if missing or not isinstance(model, nn.Module):

@@ -20,7 +20,15 @@ _EXAMPLE_BATCH = 3
 
 
 class Program(nn.Module):
-    """A program taken out of a generative model: shapes and the condition's form."""
+    """A program taken out of a generative model: shapes and the condition's form.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model with the generation interface.
+    image_shape : sequence of int, optional
+        The images' shape (default: the model's, else a square image).
+    """
 
     def __init__(self, model: nn.Module, image_shape: Optional[Sequence[int]] = None) -> None:
         super().__init__()
@@ -34,15 +42,51 @@ class Program(nn.Module):
         return self.model.condition.encode_unchecked(condition).to(self.dtype)
 
     def argument_names(self) -> List[str]:
-        """The names of ``forward``'s arguments, which are the inputs' names."""
+        """The names of ``forward``'s arguments, which are the inputs' names.
+
+        Returns
+        -------
+        list of str
+        """
         return [item["name"] for item in self.signature()[0]]
 
     def signature(self) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
-        """The descriptions of the inputs and of the outputs (name, dtype, shape)."""
+        """The descriptions of the inputs and of the outputs.
+
+        Returns
+        -------
+        inputs, outputs : list of dict
+            ``{"name", "dtype", "shape"}`` (and a ``description``) each; ``"batch"``
+            stands for the free batch size.
+        """
+        raise NotImplementedError
+
+    def example_inputs(self, batch: int = _EXAMPLE_BATCH,
+                       generator: Optional[torch.Generator] = None
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Random inputs of the program.
+
+        Parameters
+        ----------
+        batch : int, default 3
+            Their batch size.
+        generator : torch.Generator, optional
+            Makes them reproducible.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            In the order of :meth:`argument_names`.
+        """
         raise NotImplementedError
 
     def condition_input(self) -> Dict[str, Any]:
-        """The description of the ``condition`` input."""
+        """The description of the ``condition`` input.
+
+        Returns
+        -------
+        dict
+        """
         condition = self.model.condition
         if condition.is_class_only:
             return {"name": "condition", "dtype": "int64", "shape": ["batch"],
@@ -54,8 +98,20 @@ class Program(nn.Module):
 
     def example_condition(self, batch: int, generator: Optional[torch.Generator] = None
                           ) -> torch.Tensor:
-        """``batch`` random condition values in the form of the ``condition`` input:
-        class ids, and values within 2 standard deviations of the mean."""
+        """Random condition values in the form of the ``condition`` input.
+
+        Parameters
+        ----------
+        batch : int
+            Their number.
+        generator : torch.Generator, optional
+            Makes them reproducible.
+
+        Returns
+        -------
+        torch.Tensor
+            Class ids, and values within 2 standard deviations of the mean.
+        """
         columns = []
         for covariate in self.model.condition.covariates:
             if covariate.kind == "categorical":
@@ -101,7 +157,13 @@ class Generator(Program):
         return self.model.decode(latent, encoded).reshape(-1, *self.image_shape)
 
     def signature(self) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
-        """The descriptions of the inputs and of the output."""
+        """The descriptions of the inputs (condition, z) and of the output (images).
+
+        Returns
+        -------
+        inputs, outputs : list of dict
+            See :meth:`Program.signature`.
+        """
         latent = {"name": "z", "dtype": _dtype_name(self.dtype),
                   "shape": ["batch", self.model.latent_dim],
                   "description": "standard normal draws (times a temperature)"}
@@ -112,7 +174,19 @@ class Generator(Program):
     def example_inputs(self, batch: int = _EXAMPLE_BATCH,
                        generator: Optional[torch.Generator] = None
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Random inputs: conditions (see :meth:`example_condition`) and draws."""
+        """Random inputs: conditions (see :meth:`example_condition`) and draws.
+
+        Parameters
+        ----------
+        batch : int, default 3
+            Their batch size.
+        generator : torch.Generator, optional
+            Makes them reproducible.
+
+        Returns
+        -------
+        condition, z : torch.Tensor
+        """
         return (self.example_condition(batch, generator),
                 torch.randn(batch, self.model.latent_dim, generator=generator,
                             dtype=self.dtype))
@@ -150,7 +224,14 @@ class LatentEncoder(Program):
         return self.model.encode_latent(flat, encoded)
 
     def signature(self) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
-        """The descriptions of the inputs and of the outputs."""
+        """The descriptions of the inputs (images, condition) and of the outputs (z_mu,
+        z_log_var).
+
+        Returns
+        -------
+        inputs, outputs : list of dict
+            See :meth:`Program.signature`.
+        """
         images = {"name": "images", "dtype": _dtype_name(self.dtype),
                   "shape": ["batch", *self.image_shape]}
         latent = ["batch", self.model.latent_dim]
@@ -161,7 +242,19 @@ class LatentEncoder(Program):
     def example_inputs(self, batch: int = _EXAMPLE_BATCH,
                        generator: Optional[torch.Generator] = None
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Random inputs: images in [0, 1] and conditions."""
+        """Random inputs: images in [0, 1] and conditions.
+
+        Parameters
+        ----------
+        batch : int, default 3
+            Their batch size.
+        generator : torch.Generator, optional
+            Makes them reproducible.
+
+        Returns
+        -------
+        images, condition : torch.Tensor
+        """
         return (torch.rand(batch, *self.image_shape, generator=generator, dtype=self.dtype),
                 self.example_condition(batch, generator))
 
