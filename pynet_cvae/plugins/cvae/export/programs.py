@@ -80,6 +80,11 @@ class Program(nn.Module):
         """
         raise NotImplementedError
 
+    def _tensor(self, name: str, *shape: int, **extra: str) -> Dict[str, Any]:
+        """The description of a float tensor of ``(batch, *shape)``."""
+        return {"name": name, "dtype": _dtype_name(self.dtype), "shape": ["batch", *shape],
+                **extra}
+
     def condition_input(self) -> Dict[str, Any]:
         """The description of the ``condition`` input.
 
@@ -91,10 +96,9 @@ class Program(nn.Module):
         if condition.is_class_only:
             return {"name": "condition", "dtype": "int64", "shape": ["batch"],
                     "description": f"class ids in [0, {condition.n_classes})"}
-        return {"name": "condition", "dtype": _dtype_name(self.dtype),
-                "shape": ["batch", len(condition.covariates)],
-                "description": f"raw values of the covariates {condition.names} (class ids "
-                               "of the categorical ones)"}
+        return self._tensor("condition", len(condition.covariates),
+                            description=f"raw values of the covariates {condition.names} "
+                                        "(class ids of the categorical ones)")
 
     def example_condition(self, batch: int, generator: Optional[torch.Generator] = None
                           ) -> torch.Tensor:
@@ -130,10 +134,8 @@ class Generator(Program):
 
     Parameters
     ----------
-    model : torch.nn.Module
-        A model with the generation interface.
-    image_shape : sequence of int, optional
-        The images' shape (default: the model's, else a square image).
+    model, image_shape
+        As :class:`Program`.
     """
 
     def forward(self, condition: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -164,29 +166,15 @@ class Generator(Program):
         inputs, outputs : list of dict
             See :meth:`Program.signature`.
         """
-        latent = {"name": "z", "dtype": _dtype_name(self.dtype),
-                  "shape": ["batch", self.model.latent_dim],
-                  "description": "standard normal draws (times a temperature)"}
-        images = {"name": "images", "dtype": _dtype_name(self.dtype),
-                  "shape": ["batch", *self.image_shape]}
-        return [self.condition_input(), latent], [images]
+        latent = self._tensor("z", self.model.latent_dim,
+                              description="standard normal draws (times a temperature)")
+        return [self.condition_input(), latent], [self._tensor("images", *self.image_shape)]
 
     def example_inputs(self, batch: int = _EXAMPLE_BATCH,
                        generator: Optional[torch.Generator] = None
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Random inputs: conditions (see :meth:`example_condition`) and draws.
-
-        Parameters
-        ----------
-        batch : int, default 3
-            Their batch size.
-        generator : torch.Generator, optional
-            Makes them reproducible.
-
-        Returns
-        -------
-        condition, z : torch.Tensor
-        """
+        """Random conditions (:meth:`example_condition`) and draws, as
+        :meth:`Program.example_inputs`."""
         return (self.example_condition(batch, generator),
                 torch.randn(batch, self.model.latent_dim, generator=generator,
                             dtype=self.dtype))
@@ -197,10 +185,8 @@ class LatentEncoder(Program):
 
     Parameters
     ----------
-    model : torch.nn.Module
-        A model with the generation interface.
-    image_shape : sequence of int, optional
-        The images' shape (default: the model's, else a square image).
+    model, image_shape
+        As :class:`Program`.
     """
 
     def forward(self, images: torch.Tensor, condition: torch.Tensor
@@ -232,29 +218,13 @@ class LatentEncoder(Program):
         inputs, outputs : list of dict
             See :meth:`Program.signature`.
         """
-        images = {"name": "images", "dtype": _dtype_name(self.dtype),
-                  "shape": ["batch", *self.image_shape]}
-        latent = ["batch", self.model.latent_dim]
-        return ([images, self.condition_input()],
-                [{"name": "z_mu", "dtype": _dtype_name(self.dtype), "shape": latent},
-                 {"name": "z_log_var", "dtype": _dtype_name(self.dtype), "shape": latent}])
+        return ([self._tensor("images", *self.image_shape), self.condition_input()],
+                [self._tensor(name, self.model.latent_dim) for name in ("z_mu", "z_log_var")])
 
     def example_inputs(self, batch: int = _EXAMPLE_BATCH,
                        generator: Optional[torch.Generator] = None
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Random inputs: images in [0, 1] and conditions.
-
-        Parameters
-        ----------
-        batch : int, default 3
-            Their batch size.
-        generator : torch.Generator, optional
-            Makes them reproducible.
-
-        Returns
-        -------
-        images, condition : torch.Tensor
-        """
+        """Random images in [0, 1] and conditions, as :meth:`Program.example_inputs`."""
         return (torch.rand(batch, *self.image_shape, generator=generator, dtype=self.dtype),
                 self.example_condition(batch, generator))
 
