@@ -75,6 +75,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
 
     progress: Optional[bool] = None
     named_epochs: bool = False
+    _nb_epochs: Optional[int] = None  # of the run being trained, for what users read
     distributed: Optional[DistributedContext] = None
     validation_predictions: Union[str, int] = "batch"
 
@@ -103,7 +104,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         before, after = self.has_observers("before_step"), self.has_observers("after_step")
         with sharded_steps(self.distributed):
             for index, batch in enumerate(self._progress(
-                    loader, epoch_label(fold, epoch, getattr(self, "_nb_epochs", None)))):
+                    loader, epoch_label(fold, epoch, self._nb_epochs))):
                 if before:
                     self.notify_observers("before_step", step=first_step + index,
                                           epoch=epoch, fold=fold)
@@ -313,7 +314,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         self.stop_training = False
         if first_epoch == 0:
             self.notify_observers("before_fold", fold=fold)
-        self._nb_epochs = run.nb_epochs  # what the progress bar and the epoch lines show
+        self._nb_epochs = run.nb_epochs
         loaders = run.manager.get_dataloader(train=True, validation=run.with_validation,
                                              fold_index=fold)
         if self.distributed is not None:
@@ -452,7 +453,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
             return history.summary()
         fold, epoch = history.steps[-1]
         return epoch_lines(history.name, history.last(), fold, epoch,
-                           getattr(self, "_nb_epochs", None))
+                           self._nb_epochs)
 
     def _progress(self, loader: Iterable, description: str) -> Iterable:
         enabled = self.progress if self.is_main_process else False  # one bar per run

@@ -35,8 +35,8 @@ import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from .settings import CHANGEABLE, DATASETS
-from .tracking import FOLDERS
 from .stopping import interrupted_run
+from .tracking import FOLDERS
 
 RUN_OUTPUTS = ("checkpoints", "samples", "train.json", "validation.json", "history.csv",
                "board.jsonl", "metadata_semi_supervised.tsv", *FOLDERS.values())
