@@ -211,8 +211,9 @@ def test_export_errors_are_one_line(tmp_path, trained_run, capsys, monkeypatch):
 
 
 def test_a_failed_export_leaves_the_previous_file(tmp_path, monkeypatch):
-    model = CVAE(input_dim=64, hidden_dim=16, latent_dim=4, n_classes=10).eval()
+    model = CVAE(input_dim=64, hidden_dim=16, latent_dim=4, n_classes=10).train()
     path = export_part(model, "generator", "torchscript", str(tmp_path / "generator.pt"))
+    assert model.training  # traced in evaluation mode, its mode given back
     before = (tmp_path / "generator.pt").read_bytes()
 
     def full_disk(program, stream, _extra_files):

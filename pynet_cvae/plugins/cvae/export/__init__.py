@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..generation import evaluating
 from .files import FORMATS, METADATA_KEY, read_export_metadata, run_exported, save
 from .programs import PROGRAMS, Generator, LatentEncoder, Program, reference_outputs
 
@@ -93,7 +94,7 @@ def export_part(model: nn.Module, part: str, fmt: str, path: str,
     Parameters
     ----------
     model : torch.nn.Module
-        A model with the generation interface (put in evaluation mode).
+        A model with the generation interface (traced in evaluation mode).
     part : {"generator", "encoder"}
         The program.
     fmt : {"onnx", "torchscript", "exported"}
@@ -113,10 +114,10 @@ def export_part(model: nn.Module, part: str, fmt: str, path: str,
     _check_choice("part", part, PARTS)
     _check_choice("format", fmt, FORMATS)
     check_exportable(model)
-    model.eval()
-    program = PROGRAMS[part](model, image_shape).eval()
-    metadata = json.dumps(export_metadata(program, part, fmt, **extra), sort_keys=True)
-    save(program, fmt, path, metadata)
+    with evaluating(model):  # traced in evaluation mode; the model's mode is restored
+        program = PROGRAMS[part](model, image_shape).eval()
+        metadata = json.dumps(export_metadata(program, part, fmt, **extra), sort_keys=True)
+        save(program, fmt, path, metadata)
     return path
 
 
@@ -241,10 +242,10 @@ def compare_with_model(path: str, model: nn.Module, batch: int = 100, seed: int 
     float
     """
     part = read_export_metadata(path)["part"]
-    program = PROGRAMS[part](model, image_shape).eval()
+    program = PROGRAMS[part](model, image_shape)
     inputs = program.example_inputs(batch, torch.Generator().manual_seed(seed))
     outputs = run_exported(path, *inputs)
-    expected = [output.numpy() for output in reference_outputs(program, *inputs)]
+    expected = [output.cpu().numpy() for output in reference_outputs(program, *inputs)]
     return max(float(np.max(np.abs(got - want))) if want.size else 0.0
                for got, want in zip(outputs, expected))
 
