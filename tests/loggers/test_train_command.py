@@ -3,7 +3,9 @@ its run folder, read back with the libraries themselves."""
 
 import json
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,8 @@ from .test_mlflow import artifacts, metric_history, store  # noqa: E402
 from .test_tensorboard import events, hyperparameters, scalar_series  # noqa: E402
 
 pytestmark = pytest.mark.slow  # real trainings, an MLflow database
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 #: Small dense networks: the conditional recipe in seconds.
 SMALL = ["--model.encoder", "DenseTrunk", "--model.decoder", "DenseDecoder",
@@ -100,3 +104,30 @@ def test_a_missing_logger_package_stops_the_command_before_the_run(tmp_path, cap
     assert len(error) == 1 and error[0].startswith("pynet-cvae: error: MLflowLogger needs")
     assert "pip install 'pynet-cvae[mlflow]'" in error[0]
     assert not os.path.exists(run)
+
+
+@pytest.mark.subprocess
+def test_under_torchrun_only_rank_0_writes_the_loggers_records(tmp_path):
+    run = tmp_path / "run"
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
+                                  "MASTER_PORT")}
+    environment["OMP_NUM_THREADS"] = "1"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=2", "-m", "pynet_cvae.cli", "train", "--output", str(run),
+               "--epochs", "2", "--sample-size", "0.2", *SMALL, "--logger", "tensorboard",
+               "--logger", "mlflow"]
+    completed = subprocess.run(command, cwd=REPOSITORY, env=environment, text=True,
+                               capture_output=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.count("  tensorboard:      ") == 1  # rank 0's summary
+    tensorboard = run / "tensorboard"
+    assert os.listdir(tensorboard) == ["fold0"]  # a second writer would make fold0-2
+    for split in ("train", "validation"):
+        assert len(os.listdir(tensorboard / "fold0" / split)) == 1  # one event file
+        assert [step for step, _ in scalar_series(tensorboard / "fold0" / split,
+                                                  "loss")] == [0, 1]
+    client = mlflow.MlflowClient(store(run / "mlruns"))
+    experiment = client.get_experiment_by_name("pynet-cvae")
+    (tracked,) = client.search_runs([experiment.experiment_id])
+    assert [step for step, _ in metric_history(client, tracked.info.run_id, "loss")] == [0, 1]
