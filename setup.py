@@ -48,18 +48,21 @@ INSTALL_REQUIRES = [
 # nilearn ships the MNI152 template the synthetic brain cohort is made from.
 BRAIN_REQUIRE = ["nilearn>=0.10"]
 
-LOGGER_EXTRAS = {
+OPTIONAL_EXTRAS = {
     "tensorboard": ["tensorboard>=2.14"],
     "mlflow": ["mlflow>=2.12"],
+    # pynet-cvae export --format onnx: onnxscript is PyTorch's ONNX exporter,
+    # onnxruntime runs the files (and checks them against the model).
+    "export": ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
 }
 
 EXTRAS_REQUIRE = {
     "brain": BRAIN_REQUIRE,
-    **LOGGER_EXTRAS,
+    **OPTIONAL_EXTRAS,
     # setuptools: the plugin test builds and installs a small plugin package; the
-    # loggers' libraries: their tests read back what the real libraries wrote.
+    # optional libraries (loggers, export): their tests run the real libraries.
     "test": ["pytest>=7.0", "hypothesis>=6.0", "setuptools>=70.1", *BRAIN_REQUIRE,
-             *(requirement for extra in LOGGER_EXTRAS.values() for requirement in extra)],
+             *(requirement for extra in OPTIONAL_EXTRAS.values() for requirement in extra)],
     "doc": ["sphinx>=7.2", "sphinx-gallery>=0.16", "numpydoc>=1.6", *BRAIN_REQUIRE],
 }
 
@@ -78,7 +81,8 @@ setup(
         "console_scripts": ["pynet-cvae = pynet_cvae.cli:main"],
         "pynet_cvae.plugins": ["cvae = pynet_cvae.plugins.cvae"],
         "pynet_cvae.commands": ["sample = pynet_cvae.plugins.cvae.commands.sample",
-                                "evaluate = pynet_cvae.plugins.cvae.commands.evaluate"],
+                                "evaluate = pynet_cvae.plugins.cvae.commands.evaluate",
+                                "export = pynet_cvae.plugins.cvae.commands.export"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

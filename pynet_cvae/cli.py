@@ -2,7 +2,7 @@
 
 Each command lives in a module: the core's in :mod:`pynet_cvae.commands`, the
 plugins' declared in the ``pynet_cvae.commands`` entry-point group (the CVAE
-plugin's ``sample`` and ``evaluate``); ``pynet-cvae --help`` lists them.
+plugin's ``sample``, ``evaluate`` and ``export``); ``pynet-cvae --help`` lists them.
 
 Every failure the command line can name ends in one line on stderr,
 ``pynet-cvae: error: ...``, and exit status 1 (2 for a bad argument): a bad file,

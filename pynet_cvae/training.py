@@ -34,6 +34,7 @@ from .observable import SIGNALS, Observable
 from .outputs import (RunningMeans, append_layer_outputs, apply_logit, split_loss,
                       split_model_output, stack_targets)
 from .progress import progress_bar
+from .reporting import epoch_label, epoch_lines
 from .seeding import seed_everything
 from .steps import BatchSteps, StepOutput
 
@@ -66,10 +67,15 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
     ``precision`` (a :class:`~pynet_cvae.precision.MixedPrecision`), ``distributed``
     (a :class:`~pynet_cvae.distributed.DistributedContext`) and ``parallel_model``
     (the ``DistributedDataParallel`` wrapper of ``model``, used by training steps);
-    see :class:`~pynet_cvae.steps.BatchSteps`.
+    see :class:`~pynet_cvae.steps.BatchSteps`. The progress bar names each epoch
+    1-based (``fold 0, epoch 3/20``); the logged line of an epoch is pynet's
+    ``History.summary()`` unless ``named_epochs`` is set (as ``pynet-cvae train``
+    does: :func:`~pynet_cvae.reporting.epoch_lines`).
     """
 
     progress: Optional[bool] = None
+    named_epochs: bool = False
+    _nb_epochs: Optional[int] = None  # of the run being trained, for what users read
     distributed: Optional[DistributedContext] = None
     validation_predictions: Union[str, int] = "batch"
 
@@ -97,8 +103,8 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         first_step = epoch * len(loader) if hasattr(loader, "__len__") else 0
         before, after = self.has_observers("before_step"), self.has_observers("after_step")
         with sharded_steps(self.distributed):
-            for index, batch in enumerate(self._progress(loader,
-                                                         f"fold {fold} epoch {epoch}")):
+            for index, batch in enumerate(self._progress(
+                    loader, epoch_label(fold, epoch, self._nb_epochs))):
                 if before:
                     self.notify_observers("before_step", step=first_step + index,
                                           epoch=epoch, fold=fold)
@@ -308,6 +314,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         self.stop_training = False
         if first_epoch == 0:
             self.notify_observers("before_fold", fold=fold)
+        self._nb_epochs = run.nb_epochs
         loaders = run.manager.get_dataloader(train=True, validation=run.with_validation,
                                              fold_index=fold)
         if self.distributed is not None:
@@ -342,7 +349,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
         loss, values = self.train_epoch(loaders.train, fold, epoch)
         train_history.log((fold, epoch), loss=loss, **values)
         if self.is_main_process:
-            logger.info(train_history.summary())
+            logger.info(self._epoch_summary(train_history))
         report: Dict[str, Any] = {"scheduler": scheduler, "loss": loss, **values}
         monitored = loss
         validation = getattr(loaders, "validation", None)
@@ -353,7 +360,7 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
                                self.last_checkpoint)
             validation_history.log((fold, epoch), loss=val_loss, **val_values)
             if self.is_main_process:
-                logger.info(validation_history.summary())
+                logger.info(self._epoch_summary(validation_history))
             report["val_loss"] = val_loss
             report.update({f"val_{name}": value for name, value in val_values.items()})
             report["val_pred"] = y_pred
@@ -438,6 +445,15 @@ class TrainingLoop(BatchSteps, CheckpointingMixin, Observable):
                 f"fold_index {fold_index!r} out of range: the manager has "
                 f"{number_of_folds} fold(s), expected 0 to {number_of_folds - 1}")
         return [int(fold_index)]
+
+    def _epoch_summary(self, history: History) -> str:
+        """The logged line of an epoch: pynet's ``History.summary()``, or with
+        :attr:`named_epochs` the lines of :func:`~pynet_cvae.reporting.epoch_lines`."""
+        if not self.named_epochs:
+            return history.summary()
+        fold, epoch = history.steps[-1]
+        return epoch_lines(history.name, history.last(), fold, epoch,
+                           self._nb_epochs)
 
     def _progress(self, loader: Iterable, description: str) -> Iterable:
         enabled = self.progress if self.is_main_process else False  # one bar per run

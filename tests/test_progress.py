@@ -121,7 +121,11 @@ def test_the_command_in_a_terminal_trains_as_the_quiet_one(quiet_run, tmp_path):
     output = tmp_path / "terminal"
     status, shown = run_in_terminal(_train_command(output, "--epochs", "3"), cwd=REPOSITORY)
     assert status == 0, shown[-3000:]
-    assert "fold 0 epoch 2" in shown and "it/s" in shown  # the bar was drawn
+    assert "fold 0, epoch 3/3" in shown and "it/s" in shown  # the bar was drawn
+    assert "fold 0, epoch 3/3, validation: loss=" in shown
+    lines = shown[:shown.index("Trained on")].replace("\r", "\n").splitlines()
+    epoch_lines = [line for line in lines if line.strip() and "it/s" not in line]
+    assert len(epoch_lines) >= 6 and max(map(len, epoch_lines)) <= 100  # 3 x 2 splits
     assert "Trained on digits for 3 epochs" in shown
     _assert_same_run(output, quiet_run)
 

@@ -7,7 +7,7 @@ the exit status (a command that parses its own arguments also sets
 
 The core's commands are :data:`COMMAND_MODULES`; a plugin adds its own by declaring
 their modules in the ``pynet_cvae.commands`` entry-point group (the CVAE plugin:
-``sample`` and ``evaluate``)::
+``sample``, ``evaluate`` and ``export``)::
 
     entry_points={"pynet_cvae.commands": ["sample = my_plugin.commands.sample"]}
 """

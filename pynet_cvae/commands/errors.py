@@ -12,6 +12,7 @@ import errno
 import shlex
 from typing import Optional, Sequence
 
+from ..extras import MissingExtraError
 from .memory import AddressSpaceTooSmall, memory_hint
 from .stopping import Interrupted, RunInterrupted
 
@@ -69,13 +70,16 @@ def describe_failure(error: BaseException) -> Optional[str]:
     -------
     str or None
         The sentence, without the ``pynet-cvae: error:`` prefix; None for a
-        failure to show with its traceback (an ``ImportError`` other than a library
-        that failed to map, anything outside :data:`NAMED_FAILURES`).
+        failure to show with its traceback (an ``ImportError`` other than a missing
+        optional dependency or a library that failed to map, anything outside
+        :data:`NAMED_FAILURES`).
     """
     if isinstance(error, MemoryError):
         if isinstance(error, AddressSpaceTooSmall):
             return str(error)
         return f"out of memory: {str(error) or 'an allocation failed'}{memory_hint()}"
+    if isinstance(error, MissingExtraError):  # names the extra that installs it
+        return str(error)
     if isinstance(error, ImportError):
         if "failed to map segment" not in str(error):
             return None

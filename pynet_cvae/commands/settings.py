@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Literal, NoReturn, Optional, Sequence, Tuple
 
 from .types import MAX_SEED
@@ -37,8 +37,8 @@ DATASETS = {"digits": "fetch_digits", "mnist": "fetch_minst",
 
 #: The settings a resumed run may change (the others are compared with the run's).
 CHANGEABLE = ("epochs", "resume", "overwrite", "keep_last", "early_stopping", "quiet",
-              "threads", "device", "board", "env", "port", "host", "allow_remote", "login",
-              "output")
+              "threads", "device", "logger", "board", "env", "port", "host", "allow_remote",
+              "login", "output")
 
 PROG = "pynet-cvae train"
 
@@ -99,6 +99,10 @@ class TrainSettings:
         torch threads (default: torch's choice).
     device : str, default "cpu"
         ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
+    logger : list of str, default []
+        Track the run in ``tensorboard`` (event files in ``output/tensorboard``) or
+        ``mlflow`` (a local store in ``output/mlruns``), or both: repeat the flag
+        (``--logger tensorboard --logger mlflow``). Needs the extra of the same name.
     board : bool, default False
         Show the curves, reconstructions, samples and settings on a Visdom board
         (and record them in ``output/board.jsonl``).
@@ -135,6 +139,7 @@ class TrainSettings:
     quiet: bool = False
     threads: Optional[int] = None
     device: str = "cpu"
+    logger: List[str] = field(default_factory=list)
     board: bool = False
     env: str = "cvae"
     port: int = 8097
@@ -167,6 +172,9 @@ class TrainSettings:
                              f"{self.sample_size}")
         if not 1 <= self.port <= 65535:
             raise ValueError(f"--port: expected a port in [1, 65535], got {self.port}")
+        from .tracking import check_logger_names
+
+        check_logger_names(self.logger)
         from ..registry import Fetchers
 
         if self.dataset not in DATASETS and not Fetchers.contains(self.dataset):
@@ -266,6 +274,8 @@ def build_train_parser(recipe: str = "conditional", network: Optional[str] = Non
     parser.set_defaults({"recipe": recipe, "network": network,
                          **_known_defaults(parser, chosen.defaults)})
     for action in parser._actions:  # the docstrings' markup, as plain text
+        if getattr(action, "_typehint", None) == List[str]:
+            action.metavar = "NAME"
         if isinstance(action.help, str):
             action.help = re.sub(r":\w+:`~?([^`]+)`", r"\1", action.help).replace("``", "")
     return parser
@@ -287,12 +297,14 @@ def _known_defaults(parser: Any, defaults: Dict[str, Any]) -> Dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- arguments
-def normalise_arguments(argv: Sequence[str], boolean_options: Sequence[str] = ()
-                        ) -> List[str]:
+def normalise_arguments(argv: Sequence[str], boolean_options: Sequence[str] = (),
+                        list_options: Sequence[str] = ()) -> List[str]:
     """Command-line arguments as the parser reads them.
 
     Option names take underscores for dashes, ``--config FILE`` pairs move to the
-    front (so flags override the files), and a boolean flag alone gets ``true``.
+    front (so flags override the files), a boolean flag alone gets ``true``, and the
+    values of a repeated list option make one list (``--logger a --logger b`` is
+    ``--logger [a, b]``, which replaces a file's list).
 
     Parameters
     ----------
@@ -300,15 +312,18 @@ def normalise_arguments(argv: Sequence[str], boolean_options: Sequence[str] = ()
         The arguments after ``train``.
     boolean_options : sequence of str
         The boolean options' names (``--quiet``...).
+    list_options : sequence of str
+        The names of the options whose value is a list of strings (``--logger``).
 
     Returns
     -------
     list of str
     """
     tokens = [_normal_option(token) for token in argv]
-    booleans = set(boolean_options)
+    booleans, lists = set(boolean_options), set(list_options)
     configs: List[str] = []
     rest: List[str] = []
+    gathered: Dict[str, List[str]] = {}
     index = 0
     while index < len(tokens):
         token = tokens[index]
@@ -317,6 +332,15 @@ def normalise_arguments(argv: Sequence[str], boolean_options: Sequence[str] = ()
             configs += [token, following]
             index += 2
             continue
+        name, equal, value = token.partition("=")
+        if name in lists and (equal or following is not None):
+            item = value if equal else following
+            if not item.lstrip().startswith("["):  # one item: gathered into a list
+                if name not in gathered:
+                    rest.append(name)  # where the list goes
+                gathered.setdefault(name, []).append(item)
+                index += 1 if equal else 2
+                continue
         if token.startswith("--config="):
             configs.append(token)
         else:
@@ -325,6 +349,8 @@ def normalise_arguments(argv: Sequence[str], boolean_options: Sequence[str] = ()
                                       ("true", "false", "yes", "no", "1", "0")):
                 rest.append("true")
         index += 1
+    rest = [item for token in rest for item in (
+        [token, "[" + ", ".join(gathered[token]) + "]"] if token in gathered else [token])]
     return configs + rest
 
 
@@ -376,6 +402,12 @@ def _boolean_options(parser: Any) -> List[str]:
             for option in action.option_strings]
 
 
+def _list_options(parser: Any) -> List[str]:
+    return [option for action in parser._actions
+            if getattr(action, "_typehint", None) == List[str]
+            for option in action.option_strings if not option.endswith("+")]
+
+
 def parse_train_arguments(argv: Sequence[str]) -> Tuple[Any, Any]:
     """Parse ``pynet-cvae train``'s arguments.
 
@@ -396,7 +428,8 @@ def parse_train_arguments(argv: Sequence[str]) -> Tuple[Any, Any]:
     recipe = _chosen(tokens, "recipe") or TrainSettings.recipe
     network = _chosen(tokens, "network")
     parser = build_train_parser(recipe, network)
-    namespace = parser.parse_args(normalise_arguments(argv, _boolean_options(parser)))
+    namespace = parser.parse_args(normalise_arguments(argv, _boolean_options(parser),
+                                                      _list_options(parser)))
     try:
         settings = settings_of(namespace)
         options_of(namespace, Recipes.get(recipe).options_class)

@@ -10,10 +10,12 @@ that reproduces the run. It writes to ``--output``:
 - ``run.json``: the run's configuration (``--config runs/x/run.json`` trains it again);
 - ``checkpoints/``: ``model_0_epoch_<e>.pth``, the initial state and
   ``model_config.json`` (the network and its resolved arguments, what ``pynet-cvae
-  sample`` and ``evaluate`` rebuild the model from);
+  sample``, ``evaluate`` and ``export`` rebuild the model from);
 - ``train.json``, ``validation.json`` (histories) and ``history.csv``;
 - what the recipe's observers write (the CVAE recipes: ``samples/``, one sample grid
-  per epoch).
+  per epoch);
+- with ``--logger``, the loggers' records: ``tensorboard/``, ``mlruns/``
+  (:mod:`pynet_cvae.commands.tracking`).
 
 The folder is a run folder (:mod:`pynet_cvae.runs`): one holding another run is
 refused unless ``--resume`` (which first compares the settings with its ``run.json``:
@@ -34,9 +36,10 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 from .settings import CHANGEABLE, DATASETS
 from .stopping import interrupted_run
+from .tracking import FOLDERS
 
 RUN_OUTPUTS = ("checkpoints", "samples", "train.json", "validation.json", "history.csv",
-               "board.jsonl", "metadata_semi_supervised.tsv")
+               "board.jsonl", "metadata_semi_supervised.tsv", *FOLDERS.values())
 """What a run writes in ``--output`` (``--overwrite`` removes these, nothing else)."""
 
 
@@ -104,6 +107,7 @@ def train(parser: Any, namespace: Any, observers: Sequence[Tuple[str, Any]] = ()
     from ..seeding import seed_everything
     from ..trained import save_model_config
     from .settings import configuration_dict, model_fields_of, options_of, settings_of
+    from .tracking import make_loggers
 
     settings = settings_of(namespace)
     recipe = Recipes.get(settings.recipe)()
@@ -117,10 +121,14 @@ def train(parser: Any, namespace: Any, observers: Sequence[Tuple[str, Any]] = ()
     if sample_size is None:
         sample_size = 1.0 if settings.dataset in ("digits", "thick-digits") else 0.5
     writer = launched_rank() == 0
-    folder = RunFolder(settings.output, configuration_dict(parser, namespace),
+    configuration = configuration_dict(parser, namespace)
+    # made before the folder is touched: a missing package stops the command there
+    loggers = make_loggers(settings.logger, settings.output,
+                           image_shape(data.input_path), configuration) if writer else []
+    folder = RunFolder(settings.output, configuration,
                        resume=settings.resume, overwrite=settings.overwrite,
                        outputs=RUN_OUTPUTS, changeable=resumable_settings(settings))
-    with folder if writer else contextlib.nullcontext():
+    with folder if writer else contextlib.nullcontext(), contextlib.ExitStack() as closing:
         with tempfile.TemporaryDirectory() as scratch:  # the other ranks' files
             context = DataContext(
                 input_path=data.input_path, metadata_path=data.metadata_path,
@@ -139,6 +147,7 @@ def train(parser: Any, namespace: Any, observers: Sequence[Tuple[str, Any]] = ()
             learning_rate=settings.learning_rate, metrics=plan.metrics, loss=plan.loss,
             add_labels=plan.add_labels, device=settings.device,
             progress=False if settings.quiet else None)
+        interface.named_epochs = True  # fold 0, epoch 3/20: what users read
         for signal, observer in plan.observers:
             interface.add_observer(signal, observer)
         if settings.early_stopping is not None:
@@ -151,6 +160,8 @@ def train(parser: Any, namespace: Any, observers: Sequence[Tuple[str, Any]] = ()
             interface.add_observer("after_epoch", update_board)
         for signal, observer in observers:
             interface.add_observer(signal, observer)
+        for logger in loggers:
+            interface.add_logger(closing.enter_context(logger))
         checkpointdir = os.path.join(settings.output, "checkpoints")
         if writer:
             save_model_config(checkpointdir, plan.network, plan.model_config,
@@ -196,7 +207,8 @@ def train(parser: Any, namespace: Any, observers: Sequence[Tuple[str, Any]] = ()
         "best_checkpoint": best_checkpoint(checkpointdir, validation_history),
         "history_csv": csv_path, "samples": next((path for path in samples if path), None),
         "history_files": [f"{history.name}.json" for history in histories],
-        "recipe": settings.recipe, "network": plan.network, **plan.summary,
+        "recipe": settings.recipe, "network": plan.network, "loggers": settings.logger,
+        **plan.summary,
     }
 
 
@@ -253,6 +265,7 @@ def image_shape(input_path: str) -> Tuple[int, ...]:
 def format_summary(summary: Dict[str, Any]) -> str:
     """The final report of ``pynet-cvae train``."""
     from ..runs import CONFIG_FILE
+    from .tracking import logger_lines
 
     def values(split: str) -> str:
         if summary[split] is None:
@@ -280,6 +293,7 @@ def format_summary(summary: Dict[str, Any]) -> str:
         f"  configuration:    {os.path.join(summary['output'], CONFIG_FILE)}"]
     if summary.get("samples"):
         lines.append(f"  sample grid:      {summary['samples']} (rows: conditions)")
+    lines += logger_lines(summary.get("loggers", ()), summary["output"])
     return "\n".join(lines)
 
 

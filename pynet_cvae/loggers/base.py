@@ -33,7 +33,6 @@ checked values.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import numbers
 import os
@@ -42,6 +41,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 import numpy as np
 import torch.distributed as dist
 
+from ..extras import MissingExtraError, import_extra  # noqa: F401  (the loggers use them)
 from ..plotting.values import as_scalar, epoch_values
 from .images import as_images
 from .params import Params, describe_run, flatten_mapping, flatten_params
@@ -56,40 +56,6 @@ PREDICTIONS = "val_pred"
 
 # The per-step signal's coordinates and bookkeeping, not values to plot.
 _NOT_STEP_VALUES = ("step", "epoch", "fold", "batch_size", "skipped")
-
-
-class MissingExtraError(ImportError):
-    """An optional dependency of a logger is not installed; the message names its extra."""
-
-
-def import_extra(module: str, extra: str, feature: str) -> Any:
-    """Import ``module``, an optional dependency, or say which extra installs it.
-
-    Parameters
-    ----------
-    module : str
-        The module to import, e.g. ``"torch.utils.tensorboard"``.
-    extra : str
-        The pynet-cvae extra that installs it, e.g. ``"tensorboard"``.
-    feature : str
-        What needs it, for the message.
-
-    Returns
-    -------
-    module
-        The imported module.
-
-    Raises
-    ------
-    MissingExtraError
-        If it cannot be imported.
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        raise MissingExtraError(
-            f"{feature} needs the optional dependency {extra!r}, which is not installed "
-            f"({error}): pip install 'pynet-cvae[{extra}]'") from error
 
 
 def is_main_process() -> bool:

@@ -37,6 +37,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 
+from ..extras import quiet_loggers
 from .base import Logger, import_extra
 from .images import tile_images
 from .params import Params
@@ -46,6 +47,8 @@ logger = logging.getLogger("pynet_cvae")
 _INVALID_KEY_CHARACTERS = re.compile(r"[^\w\-. /]")
 _PARAM_LENGTH = 6000
 _CONFIG_ARTIFACT = "config.json"
+#: MLflow's loggers of the local store: a note for each table it creates.
+_STORE_LOGGERS = ("mlflow.store.db.utils", "alembic")
 
 
 class MLflowLogger(Logger):
@@ -127,14 +130,16 @@ class MLflowLogger(Logger):
         if self._client is None:
             if self.tracking_uri is None:
                 os.makedirs(self.save_dir, exist_ok=True)
-            self._client = self._mlflow.MlflowClient(tracking_uri=self._store_uri())
+            with quiet_loggers(*_STORE_LOGGERS):
+                self._client = self._mlflow.MlflowClient(tracking_uri=self._store_uri())
         return self._client
 
     @property
     def experiment_id(self) -> str:
         """str: the id of the experiment, created when it does not exist."""
         if self._experiment_id is None:
-            experiment = self.client.get_experiment_by_name(self.experiment_name)
+            with quiet_loggers(*_STORE_LOGGERS):  # the store is made at first use
+                experiment = self.client.get_experiment_by_name(self.experiment_name)
             if experiment is not None:
                 self._experiment_id = experiment.experiment_id
             else:

@@ -39,6 +39,29 @@ def test_argument_spellings_and_boolean_flags():
         "--config", "a.yaml", "--quiet", "false", "--output", "my-run"]
 
 
+def test_loggers_repeat_the_flag_or_list_them_in_the_config_file(tmp_path, capsys):
+    assert normalise_arguments(["--logger", "tensorboard", "--epochs", "2",
+                                "--logger=mlflow"], [], ["--logger"]) == [
+        "--logger", "[tensorboard, mlflow]", "--epochs", "2"]
+    _, namespace = parse_train_arguments(["--logger", "tensorboard", "--logger", "mlflow"])
+    assert namespace.logger == ["tensorboard", "mlflow"]
+    assert parse_train_arguments([])[1].logger == []
+    path = tmp_path / "run.yaml"
+    path.write_text("logger: [tensorboard, mlflow]\n")
+    assert parse_train_arguments(["--config", str(path)])[1].logger == ["tensorboard",
+                                                                       "mlflow"]
+    # the flags replace the file's list, as any flag overrides the file
+    assert parse_train_arguments(["--config", str(path), "--logger", "mlflow"])[1].logger \
+        == ["mlflow"]
+    with pytest.raises(SystemExit) as exit_info:
+        parse_train_arguments(["--logger", "wandb"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == ["pynet-cvae train: error: --logger 'wandb' is not a logger: expected "
+                     "some of ['mlflow', 'tensorboard'] (several: --logger tensorboard "
+                     "--logger mlflow) (see pynet-cvae train --help)"]
+
+
 def test_a_config_file_and_flags_that_override_it(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("recipe: prior\nepochs: 7\nbatch_size: 16\nmodel:\n  latent_dim: 3\n")

@@ -86,6 +86,14 @@ class Categorical:
                              f"to {int(ids.max())}")
         return func.one_hot(ids, self.n_classes).to(torch.get_default_dtype())
 
+    def encode_unchecked(self, values: torch.Tensor) -> torch.Tensor:
+        """:meth:`encode` without its check of the ids, in tensor operations only (an
+        id outside ``[0, n_classes)`` gives a row of zeros), for traced programs."""
+        ids = values.reshape(-1, 1)
+        ids = ids.round().long() if ids.is_floating_point() else ids.long()
+        classes = torch.arange(self.n_classes, device=values.device)
+        return (ids == classes).to(torch.get_default_dtype())
+
     def grid(self, count: Optional[int] = None) -> np.ndarray:
         """Every class id (``count`` is ignored: a grid has one row per class)."""
         return np.arange(self.n_classes, dtype=np.float64)
@@ -151,6 +159,9 @@ class Continuous:
         """Standardised values, ``(batch, 1)``."""
         values = values.reshape(-1, 1).to(torch.get_default_dtype())
         return (values - self.mean) / self.std
+
+    #: No check to leave out: the encoding is tensor operations only.
+    encode_unchecked = encode
 
     def grid(self, count: Optional[int] = None) -> np.ndarray:
         """``count`` (8) values from ``mean - 2 std`` to ``mean + 2 std``."""
@@ -412,6 +423,29 @@ class Condition:
             return self.covariates[0].encode(tensor)
         tensor = self.values(tensor)
         return torch.cat([covariate.encode(tensor[:, index])
+                          for index, covariate in enumerate(self.covariates)], dim=1)
+
+    def encode_unchecked(self, values: torch.Tensor) -> torch.Tensor:
+        """:meth:`encode` of values already in :meth:`values`' form, without checks.
+
+        The checks of the values (their shape, the class ids' range) need the data
+        and stop a traced program (``torch.export``, ONNX): they are the caller's.
+        Only tensor operations remain, so the batch size stays free.
+
+        Parameters
+        ----------
+        values : torch.Tensor
+            ``(batch,)`` class ids of a class-only condition, else a ``(batch,
+            len(covariates))`` table.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, width)``; an id outside its range gives zeros.
+        """
+        if self.is_class_only:
+            return self.covariates[0].encode_unchecked(values)
+        return torch.cat([covariate.encode_unchecked(values[:, index])
                           for index, covariate in enumerate(self.covariates)], dim=1)
 
     def grid(self, name: Optional[str] = None, count: Optional[int] = None,

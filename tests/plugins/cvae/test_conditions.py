@@ -68,3 +68,16 @@ def test_condition_errors_name_the_bad_value():
         Condition.from_spec([{"kind": "ordinal", "name": "grade"}])
     with pytest.raises(ValueError, match="at least one covariate"):
         Condition([])
+
+
+def test_the_unchecked_encoding_of_traced_programs_equals_the_checked_one():
+    classes = Condition.classes(4)
+    ids = torch.tensor([0, 3, 1, 2])
+    assert torch.equal(classes.encode_unchecked(ids), classes.encode(ids))
+    mixed = Condition([Continuous("age", mean=50, std=10), Categorical("sex", 2)])
+    table = torch.tensor([[60.0, 1.0], [35.0, 0.0], [50.0, 1.0]])
+    assert torch.equal(mixed.encode_unchecked(table), mixed.encode(table))
+    # no check inside: an id out of range is a row of zeros, not an error
+    assert classes.encode_unchecked(torch.tensor([4, -1])).sum() == 0
+    with pytest.raises(ValueError, match=r"class ids must lie in \[0, 4\)"):
+        classes.encode(torch.tensor([4]))

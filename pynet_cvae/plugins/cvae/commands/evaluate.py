@@ -66,7 +66,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           help="cpu, cuda or auto (default cpu)")
     evaluate.add_argument("--threads", type=positive_int, default=None,
                           help="torch threads (default: torch's choice)")
-    evaluate.add_argument("--seed", type=seed, default=0)
+    evaluate.add_argument("--seed", type=seed, default=0,
+                          help="seed of the latent draws and the test subset (default 0)")
     evaluate.add_argument("--quiet", action="store_true", help="print only the table")
     evaluate.set_defaults(run=run)
 
