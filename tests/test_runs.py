@@ -158,6 +158,9 @@ def test_training_into_a_used_folder_cannot_mix_runs(tmp_path, capsys):
     kept = _checkpoints(output)  # the 3 latest and the one of lowest validation loss
     assert kept[-3:] == [f"model_0_epoch_{epoch}.pth" for epoch in (2, 3, 4)]
     assert len(kept) in (3, 4)
+    assert main(["export", "--checkpoint", str(output), "--format", "torchscript",
+                 "--part", "generator"]) == 0  # the old model's export, inside the run
+    assert (output / "export").is_dir()
     capsys.readouterr()
     assert main(["train", "--output", str(output), "--epochs", "2", *SMALL_RUN]) == 1
     assert capsys.readouterr().err == (
@@ -172,6 +175,7 @@ def test_training_into_a_used_folder_cannot_mix_runs(tmp_path, capsys):
         "sampling_fold0_epoch0.png", "sampling_fold0_epoch1.png"]
     history = json.loads((output / "train.json").read_text())
     assert history["steps"] == [[0, 0], [0, 1]]
+    assert not (output / "export").exists()  # no export of the replaced model is left
 
 
 def test_a_refused_resume_changes_nothing(tmp_path, capsys):
