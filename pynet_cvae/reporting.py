@@ -11,9 +11,9 @@ Files and the Python API count epochs from 0, as pynet does (``model_0_epoch_0.p
 
 from __future__ import annotations
 
-from typing import List, Mapping, Optional
+from typing import List, Mapping, Optional, Sequence
 
-__all__ = ["LINE_WIDTH", "epoch_label", "epoch_lines"]
+__all__ = ["LINE_WIDTH", "epoch_label", "epoch_lines", "wrapped"]
 
 #: The width the per-epoch lines fit in.
 LINE_WIDTH = 100
@@ -63,12 +63,35 @@ def epoch_lines(split: str, values: Mapping[str, float], fold: int, epoch: int,
         One line or more; the continuation lines are indented under the first value.
     """
     head = f"{epoch_label(fold, epoch, nb_epochs)}, {split + ':':<{_SPLIT_WIDTH + 1}} "
+    return wrapped(head, [f"{name}={value:.4g}" for name, value in values.items()], width)
+
+
+def wrapped(head: str, items: Sequence[str], width: int = LINE_WIDTH,
+            separator: str = " ") -> str:
+    """``head`` then ``items`` joined by ``separator``, wrapped to ``width`` columns.
+
+    Parameters
+    ----------
+    head : str
+        The start of the first line; the continuation lines are indented as long.
+    items : sequence of str
+        Items never cut across lines (one longer than a line has its own).
+    width : int, default 100
+        The columns each line fits in.
+    separator : str, default " "
+        Between items; at a line's end, without its trailing spaces.
+
+    Returns
+    -------
+    str
+        One line or more.
+    """
     lines: List[str] = []
     current, empty = head, True
-    for item in (f"{name}={value:.4g}" for name, value in values.items()):
-        if not empty and len(current) + 1 + len(item) > width:
-            lines.append(current)
+    for item in items:
+        if not empty and len(current) + len(separator) + len(item) > width:
+            lines.append(current + separator.rstrip())
             current, empty = " " * len(head), True
-        current, empty = current + ("" if empty else " ") + item, False
+        current, empty = current + ("" if empty else separator) + item, False
     lines.append(current)
     return "\n".join(line.rstrip() for line in lines)

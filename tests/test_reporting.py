@@ -38,3 +38,24 @@ def test_the_interface_keeps_pynet_summaries_unless_asked_for_named_epochs():
     assert interface._epoch_summary(history) == "train (0, 2): loss=0.5"  # as pynet
     interface.named_epochs, interface._nb_epochs = True, 20
     assert interface._epoch_summary(history) == "fold 0, epoch 3/20, train:      loss=0.5"
+
+
+def test_the_final_summary_wraps_its_values_and_names_the_best_checkpoint():
+    from pynet_cvae.commands.train import format_summary
+
+    summary = {"dataset": "digits", "epochs": 20, "train_samples": 1000,
+               "validation_samples": 200, "wall_time_s": 12.3, "recipe": "conditional",
+               "network": "ConditionalCVAE", "train": VALUES, "validation": VALUES,
+               "checkpoint": "runs/a/checkpoints/model_0_epoch_19.pth",
+               "best_checkpoint": "runs/a/checkpoints/model_0_epoch_12.pth",
+               "history_csv": "runs/a/history.csv", "output": "runs/a"}
+    lines = format_summary(summary).splitlines()
+    assert max(map(len, lines)) <= LINE_WIDTH
+    first = next(index for index, line in enumerate(lines) if "final train:" in line)
+    assert lines[first].startswith("  final train:      loss 52.9522, reconstruction 31.1319")
+    assert lines[first].endswith(",") and lines[first + 1].startswith(" " * 20 + "consistency")
+    shown = " ".join(" ".join(lines).split())
+    assert "final validation: loss 52.9522," in shown
+    for name, value in VALUES.items():
+        assert shown.count(f"{name} {value:.4f}") == 2  # train and validation, once each
+    assert "  lowest val. loss: runs/a/checkpoints/model_0_epoch_12.pth" in lines

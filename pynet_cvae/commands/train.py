@@ -265,13 +265,16 @@ def image_shape(input_path: str) -> Tuple[int, ...]:
 
 def format_summary(summary: Dict[str, Any]) -> str:
     """The final report of ``pynet-cvae train``."""
+    from ..reporting import wrapped
     from ..runs import CONFIG_FILE
     from .tracking import logger_lines
 
     def values(split: str) -> str:
+        head = f"  final {split}:".ljust(20)
         if summary[split] is None:
-            return "none (--folds 1: every image trains)"
-        return ", ".join(f"{name} {value:.4f}" for name, value in summary[split].items())
+            return head + "none (--folds 1: every image trains)"
+        return wrapped(head, [f"{name} {value:.4f}" for name, value in
+                              summary[split].items()], separator=", ")
 
     epochs = f"{summary['epochs']} epochs"
     if summary.get("epochs_run", summary["epochs"]) < summary["epochs"]:
@@ -284,11 +287,12 @@ def format_summary(summary: Dict[str, Any]) -> str:
         f"  recipe:           {summary['recipe']} ({summary['network']})"
         + ("" if summary.get("labelled") is None else
            f", {summary['labelled']} labelled training images"),
-        f"  final train:      {values('train')}",
-        f"  final validation: {values('validation')}",
-        f"  checkpoint:       {summary['checkpoint']}"
-        + ("" if best is None or best == summary["checkpoint"] else
-           f" (lowest validation loss: {best})"),
+        values("train"),
+        values("validation"),
+        f"  checkpoint:       {summary['checkpoint']}"]
+    if best is not None and best != summary["checkpoint"]:
+        lines.append(f"  lowest val. loss: {best}")
+    lines += [
         f"  histories:        {summary['history_csv']} (and "
         f"{', '.join(summary.get('history_files', ['train.json', 'validation.json']))})",
         f"  configuration:    {os.path.join(summary['output'], CONFIG_FILE)}"]
