@@ -1,9 +1,11 @@
-"""The synthetic brain cohort and the mass-univariate baseline: time, memory, metrics.
+"""The synthetic brain cohort, the mass-univariate baseline and the CVAE: time, memory,
+metrics.
 
 Run on demand (not part of the test suite), on a quiet machine::
 
     python benchmarks/normative_baseline.py                 # 240 subjects at 4 mm
     python benchmarks/normative_baseline.py --subjects 600  # a larger cohort
+    python benchmarks/normative_baseline.py --models cvae --epochs 40
     python benchmarks/normative_baseline.py --quick         # 24 subjects: that it runs
 
 Each phase runs in a fresh child process, so that its peak resident memory (the
@@ -16,12 +18,14 @@ child's ``ru_maxrss``) is its own:
   :class:`~pynet_cvae.normative.baseline.MassUnivariateModel` (fit, calibration,
   scoring, site and age predictors) and :func:`~pynet_cvae.normative.evaluation.write_outputs`
   (timed), then the counterfactual ageing of the healthy test subjects
-  (:func:`~pynet_cvae.normative.ageing.check_counterfactual_ageing`, not timed).
+  (:func:`~pynet_cvae.normative.ageing.check_counterfactual_ageing`, not timed);
+- ``cvae``: the same with :class:`~pynet_cvae.normative.cvae.CVAENormativeModel`
+  (``--epochs``, ``--learning-rate``, ``--threads``), trained in the phase, its
+  harmonised images its reconstructions at the reference site.
 
 It prints the volume size, each phase's wall time (of the phase), processor time (of
 the child, imports included: the honest figure on a shared machine) and peak memory, the baseline's
-metrics (the numbers the CVAE is compared with), and the ratio of generation time to
-subjects.
+and the CVAE's metrics side by side, and the ratio of generation time to subjects.
 """
 
 from __future__ import annotations
