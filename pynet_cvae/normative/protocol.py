@@ -31,6 +31,7 @@ covariates are a :class:`pandas.DataFrame` with one row per image.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol, runtime_checkable
 
@@ -106,6 +107,17 @@ def _check_rows(images: Any, covariates: pd.DataFrame) -> None:
                          "expected one row per image")
 
 
+def _predict_changed(model: NormativeModel, changed: pd.DataFrame, images: Any,
+                     observed: pd.DataFrame) -> Expectation:
+    """``predict`` under changed covariates, telling the observed ones to a model that
+    takes them (a model written before ``observed`` existed keeps working)."""
+    parameters = inspect.signature(model.predict).parameters
+    if "observed" in parameters or any(parameter.kind is parameter.VAR_KEYWORD
+                                       for parameter in parameters.values()):
+        return model.predict(changed, images, observed=observed)
+    return model.predict(changed, images)
+
+
 def counterfactual(model: NormativeModel, covariates: pd.DataFrame, changes: dict,
                    images: Optional[Any] = None, keep_residual: bool = True) -> np.ndarray:
     """Subjects as they would be with other covariate values.
@@ -137,7 +149,7 @@ def counterfactual(model: NormativeModel, covariates: pd.DataFrame, changes: dic
             raise ValueError(f"covariate {column!r} is not a column of the covariates "
                              f"{list(changed.columns)}")
         changed[column] = value
-    expected = model.predict(changed, images, observed=covariates).mean
+    expected = _predict_changed(model, changed, images, covariates).mean
     if not keep_residual:
         return expected
     if images is None:

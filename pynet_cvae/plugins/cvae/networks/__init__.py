@@ -5,9 +5,9 @@ from two kinds of network, given as modules (injection) or as registered names:
 
 *trunks* ``Trunk(image_shape, features)``
     An image to ``features`` numbers: :class:`DenseTrunk`, :class:`Conv2dTrunk`,
-    :class:`Conv3dTrunk`, :class:`VolumeTrunk` (brain volumes). An encoder is a trunk and a :class:`GaussianHead`
-    (which also sees the condition); a classifier is a trunk (its own, or the
-    encoder's) and a :class:`ClassifierHead`.
+    :class:`Conv3dTrunk`, :class:`VolumeTrunk` (brain volumes). An encoder is a trunk
+    and a :class:`GaussianHead` (which also sees the condition); a classifier is a
+    trunk (its own, or the encoder's) and a :class:`ClassifierHead`.
 *decoders* ``Decoder(input_dim, hidden_dim, image_shape)``
     A latent vector and the encoded condition, concatenated (``input_dim``
     numbers), to the logits (or means) of every pixel: :class:`DenseDecoder`,
