@@ -39,8 +39,8 @@ from .stopping import interrupted_run
 from .tracking import FOLDERS
 
 RUN_OUTPUTS = ("checkpoints", "samples", "train.json", "validation.json", "history.csv",
-               "board.jsonl", "metadata_semi_supervised.tsv", "metadata_condition.tsv",
-               "export", *FOLDERS.values())
+               "board.jsonl", "metadata_semi_supervised.tsv", "export",
+               *FOLDERS.values())
 """What a run writes in ``--output`` (``--overwrite`` removes these, nothing else)."""
 
 
