@@ -228,10 +228,9 @@ def fetch_dataset(name: str, datasetdir: Optional[str]) -> Any:
     Parameters
     ----------
     name : str
-        The data set, or a participants table (``.tsv``) of NIfTI images.
+        The data set.
     datasetdir : str, optional
-        Its folder (the fetcher's first argument; for a table, where its converted
-        files go, by default beside it); the embedded digits need none.
+        Its folder (the fetcher's first argument); the embedded digits need none.
 
     Returns
     -------
@@ -240,10 +239,6 @@ def fetch_dataset(name: str, datasetdir: Optional[str]) -> Any:
     """
     from ..registry import Fetchers
 
-    if name.lower().endswith(".tsv"):
-        from ..datasets.participants import fetch_participants, image_column_of
-
-        return fetch_participants(name, image_column_of(name), datasetdir=datasetdir)
     fetcher_name = DATASETS.get(name, name)
     if not Fetchers.contains(fetcher_name):
         raise ValueError(f"--dataset {name!r} is neither one of {sorted(DATASETS)} nor a "
