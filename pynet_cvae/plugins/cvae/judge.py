@@ -88,7 +88,7 @@ class JudgeCNN(nn.Module):
         torch.Tensor
             ``(batch, n_classes)`` logits.
         """
-        return self.classifier(self.features(x.reshape(x.shape[0], 1, *self.image_shape)))
+        return self.classifier[2:](self.embed(x))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The features of images in the judge's penultimate layer.
