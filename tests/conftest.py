@@ -11,12 +11,14 @@ from .servers import free_port
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory) -> Iterator[None]:
-    """Keep the suite out of the user's cache: data sets (the digits) and judges go to a
-    fresh folder, so a fresh machine and a used one run the same suite; child processes
-    inherit it."""
+    """Keep the suite out of the user's cache and tracking server: data sets (the
+    digits) and judges go to a fresh folder, and no MLflow run goes to a server an
+    ``MLFLOW_*`` variable names, so a fresh machine and a used one run the same suite;
+    child processes inherit it."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-        patch.delenv("PYNET_CVAE_DATA", raising=False)
+        for name in ("PYNET_CVAE_DATA", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
+            patch.delenv(name, raising=False)
         yield
 
 

@@ -37,8 +37,8 @@ DATASETS = {"digits": "fetch_digits", "mnist": "fetch_minst",
 
 #: The settings a resumed run may change (the others are compared with the run's).
 CHANGEABLE = ("epochs", "resume", "overwrite", "keep_last", "early_stopping", "quiet",
-              "threads", "device", "logger", "board", "env", "port", "host", "allow_remote",
-              "login", "output")
+              "threads", "device", "logger", "mlflow_uri", "mlflow_experiment", "board",
+              "env", "port", "host", "allow_remote", "login", "output")
 
 PROG = "pynet-cvae train"
 
@@ -103,6 +103,15 @@ class TrainSettings:
         Track the run in ``tensorboard`` (event files in ``output/tensorboard``) or
         ``mlflow`` (a local store in ``output/mlruns``), or both: repeat the flag
         (``--logger tensorboard --logger mlflow``). Needs the extra of the same name.
+    mlflow_uri : str, optional
+        Where ``--logger mlflow`` tracks the run: an MLflow tracking URI, such as a
+        server's ``http://host:5000`` or a ``sqlite:///path.db`` store (default: the
+        ``MLFLOW_TRACKING_URI`` environment variable, else the local store in
+        ``output/mlruns``). Credentials go in ``MLFLOW_TRACKING_USERNAME`` and
+        ``MLFLOW_TRACKING_PASSWORD``, not in the URI (it is saved in ``run.json``).
+    mlflow_experiment : str, optional
+        The MLflow experiment of the run, created when missing (default: the
+        ``MLFLOW_EXPERIMENT_NAME`` environment variable, else ``pynet-cvae``).
     board : bool, default False
         Show the curves, reconstructions, samples and settings on a Visdom board
         (and record them in ``output/board.jsonl``).
@@ -140,6 +149,8 @@ class TrainSettings:
     threads: Optional[int] = None
     device: str = "cpu"
     logger: List[str] = field(default_factory=list)
+    mlflow_uri: Optional[str] = None
+    mlflow_experiment: Optional[str] = None
     board: bool = False
     env: str = "cvae"
     port: int = 8097
@@ -172,9 +183,10 @@ class TrainSettings:
                              f"{self.sample_size}")
         if not 1 <= self.port <= 65535:
             raise ValueError(f"--port: expected a port in [1, 65535], got {self.port}")
-        from .tracking import check_logger_names
+        from .tracking import check_logger_names, check_mlflow_settings
 
         check_logger_names(self.logger)
+        check_mlflow_settings(self.logger, self.mlflow_uri, self.mlflow_experiment)
         from ..registry import Fetchers
 
         if self.dataset not in DATASETS and not Fetchers.contains(self.dataset):

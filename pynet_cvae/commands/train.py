@@ -124,8 +124,9 @@ def train(parser: Any, namespace: Any, observers: Sequence[Tuple[str, Any]] = ()
     writer = launched_rank() == 0
     configuration = configuration_dict(parser, namespace)
     # made before the folder is touched: a missing package stops the command there
-    loggers = make_loggers(settings.logger, settings.output,
-                           image_shape(data.input_path), configuration) if writer else []
+    loggers = make_loggers(settings.logger, settings.output, image_shape(data.input_path),
+                           configuration, mlflow_uri=settings.mlflow_uri,
+                           mlflow_experiment=settings.mlflow_experiment) if writer else []
     folder = RunFolder(settings.output, configuration,
                        resume=settings.resume, overwrite=settings.overwrite,
                        outputs=RUN_OUTPUTS, changeable=resumable_settings(settings))
@@ -209,6 +210,9 @@ def train(parser: Any, namespace: Any, observers: Sequence[Tuple[str, Any]] = ()
         "history_csv": csv_path, "samples": next((path for path in samples if path), None),
         "history_files": [f"{history.name}.json" for history in histories],
         "recipe": settings.recipe, "network": plan.network, "loggers": settings.logger,
+        "mlflow_uri": settings.mlflow_uri, "mlflow_experiment": settings.mlflow_experiment,
+        "mlflow_run": next((tracker.run_url(0) for tracker in loggers
+                            if hasattr(tracker, "run_url")), None),
         **plan.summary,
     }
 
@@ -298,7 +302,9 @@ def format_summary(summary: Dict[str, Any]) -> str:
         f"  configuration:    {os.path.join(summary['output'], CONFIG_FILE)}"]
     if summary.get("samples"):
         lines.append(f"  sample grid:      {summary['samples']} (rows: conditions)")
-    lines += logger_lines(summary.get("loggers", ()), summary["output"])
+    lines += logger_lines(summary.get("loggers", ()), summary["output"],
+                          summary.get("mlflow_uri"), summary.get("mlflow_experiment"),
+                          summary.get("mlflow_run"))
     return "\n".join(lines)
 
 

@@ -28,6 +28,8 @@ Needs the ``mlflow`` extra: ``pip install 'pynet-cvae[mlflow]'``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import re
@@ -196,7 +198,30 @@ class MLflowLogger(Logger):
         checkpoint = getattr(emitter, "last_checkpoint", None)
         if self.log_checkpoint and checkpoint and os.path.isfile(checkpoint):
             self.client.log_artifact(run_id, checkpoint, artifact_path="checkpoints")
-        self.client.set_terminated(run_id, "FINISHED" if emitter is not None else "KILLED")
+        # MLflow prints the run's links on a server's runs: run_url gives them instead
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.client.set_terminated(run_id,
+                                       "FINISHED" if emitter is not None else "KILLED")
+
+    def run_url(self, fold: int) -> Optional[str]:
+        """The page of a fold's run in the MLflow UI of a tracking server.
+
+        Parameters
+        ----------
+        fold : int
+            A fold started by this logger.
+
+        Returns
+        -------
+        str or None
+            ``<server>/#/experiments/<id>/runs/<id>``; None for a store that is not
+            an ``http(s)`` server (``mlflow ui`` shows it) or a fold not started.
+        """
+        if fold not in self.run_ids or not self._store_uri().startswith(("http://",
+                                                                          "https://")):
+            return None
+        return (f"{self._store_uri().rstrip('/')}/#/experiments/{self.experiment_id}"
+                f"/runs/{self.run_ids[fold]}")
 
     def _write_scalars(self, scalars: Dict[str, float], step: int, axis: str,
                        fold: int) -> None:
