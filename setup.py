@@ -83,6 +83,8 @@ setup(
         "pynet_cvae.commands": ["sample = pynet_cvae.plugins.cvae.commands.sample",
                                 "evaluate = pynet_cvae.plugins.cvae.commands.evaluate",
                                 "export = pynet_cvae.plugins.cvae.commands.export"],
+        "pynet_cvae.normative_commands": [
+            "cvae = pynet_cvae.plugins.cvae.commands.normative"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -80,7 +80,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         check_address_space()
     except AddressSpaceTooSmall as error:
         return _fail(str(error))
-    parser = build_parser()
+    with _one_line_warnings():  # a plugin's command skipped
+        parser = build_parser()
     arguments, others = parser.parse_known_args(argv)
     if getattr(arguments, "own_arguments", False):
         arguments.arguments = others

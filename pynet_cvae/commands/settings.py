@@ -33,7 +33,8 @@ __all__ = ["TrainSettings", "build_train_parser", "parse_train_arguments",
 
 #: The data sets known by a short name, and their fetchers.
 DATASETS = {"digits": "fetch_digits", "mnist": "fetch_minst",
-            "fashion-mnist": "fetch_fashion_mnist", "thick-digits": "fetch_thick_digits"}
+            "fashion-mnist": "fetch_fashion_mnist", "thick-digits": "fetch_thick_digits",
+            "synthetic-cohort": "fetch_synthetic_cohort"}
 
 #: The settings a resumed run may change (the others are compared with the run's).
 CHANGEABLE = ("epochs", "resume", "overwrite", "keep_last", "early_stopping", "quiet",
@@ -57,8 +58,10 @@ class TrainSettings:
         ``--model.*`` flags.
     dataset : str, default "digits"
         ``digits`` (embedded, no network), ``mnist``, ``fashion-mnist``,
-        ``thick-digits`` (the digits with a stroke thickness covariate) or a
-        registered fetcher's name.
+        ``thick-digits`` (the digits with a stroke thickness covariate),
+        ``synthetic-cohort`` (brain volumes with covariates), a participants table of
+        NIfTI images (a ``.tsv`` path: its column of ``.nii``/``.nii.gz`` paths is
+        the images) or a registered fetcher's name.
     datasetdir : str, optional
         Where the data set's files are (or are prepared): the fetcher's folder.
     output : str, default "runs/cvae"
@@ -189,10 +192,12 @@ class TrainSettings:
         check_mlflow_settings(self.logger, self.mlflow_uri, self.mlflow_experiment)
         from ..registry import Fetchers
 
+        if self.dataset.lower().endswith(".tsv"):
+            return
         if self.dataset not in DATASETS and not Fetchers.contains(self.dataset):
             raise ValueError(f"--dataset {self.dataset!r} is neither one of "
-                             f"{sorted(DATASETS)} nor a registered fetcher "
-                             f"({sorted(Fetchers.get_registry())})")
+                             f"{sorted(DATASETS)}, a participants table (.tsv) nor a "
+                             f"registered fetcher ({sorted(Fetchers.get_registry())})")
 
 
 def _check_positive(name: str, value: int) -> None:

@@ -39,8 +39,8 @@ from .stopping import interrupted_run
 from .tracking import FOLDERS
 
 RUN_OUTPUTS = ("checkpoints", "samples", "train.json", "validation.json", "history.csv",
-               "board.jsonl", "metadata_semi_supervised.tsv", "export",
-               *FOLDERS.values())
+               "board.jsonl", "metadata_semi_supervised.tsv", "metadata_condition.tsv",
+               "export", *FOLDERS.values())
 """What a run writes in ``--output`` (``--overwrite`` removes these, nothing else)."""
 
 
@@ -232,9 +232,10 @@ def fetch_dataset(name: str, datasetdir: Optional[str]) -> Any:
     Parameters
     ----------
     name : str
-        The data set.
+        The data set, or a participants table (``.tsv``) of NIfTI images.
     datasetdir : str, optional
-        Its folder (the fetcher's first argument); the embedded digits need none.
+        Its folder (the fetcher's first argument; for a table, where its converted
+        files go, by default beside it); the embedded digits need none.
 
     Returns
     -------
@@ -243,6 +244,10 @@ def fetch_dataset(name: str, datasetdir: Optional[str]) -> Any:
     """
     from ..registry import Fetchers
 
+    if name.lower().endswith(".tsv"):
+        from ..datasets.participants import fetch_participants, image_column_of
+
+        return fetch_participants(name, image_column_of(name), datasetdir=datasetdir)
     fetcher_name = DATASETS.get(name, name)
     if not Fetchers.contains(fetcher_name):
         raise ValueError(f"--dataset {name!r} is neither one of {sorted(DATASETS)} nor a "

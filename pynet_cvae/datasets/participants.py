@@ -34,8 +34,8 @@ from .validation import check_columns
 
 logger = logging.getLogger("pynet_cvae")
 
-__all__ = ["ParticipantsItem", "fetch_participants", "check_covariates", "compute_brain_mask",
-           "load_mask", "mask_on_grid"]
+__all__ = ["ParticipantsItem", "fetch_participants", "image_column_of", "check_covariates",
+           "compute_brain_mask", "load_mask", "mask_on_grid"]
 
 #: What :func:`fetch_participants` returns: :class:`~pynet_cvae.datasets.nifti.NiftiItem`
 #: and the mask image (None with ``mask=None``).
@@ -79,6 +79,33 @@ def check_covariates(table: pd.DataFrame, covariates: Sequence[str],
             raise ValueError(f"continuous covariate {column!r} of {where} holds "
                              f"{values.iloc[row]!r} in row {row}: expected a finite number "
                              f"for every subject (or list {column!r} in categorical)")
+
+
+def image_column_of(table: PathLike) -> str:
+    """The column of a participants table whose every cell is a NIfTI path.
+
+    Parameters
+    ----------
+    table : str or path-like
+        The tab-separated participants table.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        When no column, or more than one, holds a ``.nii`` or ``.nii.gz`` path in
+        every row (a column with empty cells, such as lesion masks, never counts).
+    """
+    frame = pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False)
+    found = [column for column in frame.columns if len(frame) and frame[column].str.strip()
+             .str.lower().str.endswith((".nii", ".nii.gz")).all()]
+    if len(found) != 1:
+        raise ValueError(f"table {str(table)!r} has {len(found)} columns of NIfTI paths in "
+                         f"every row ({found}): expected exactly one, the images")
+    return found[0]
 
 
 def compute_brain_mask(inputs: np.ndarray, threshold: float = 0.2) -> np.ndarray:

@@ -126,7 +126,8 @@ class MassUnivariateModel:
             return np.zeros(len(covariates), dtype=object)
         return covariates[self.spread_by].astype(str).to_numpy().astype(object)
 
-    def predict(self, covariates: pd.DataFrame, images: Optional[Any] = None) -> Expectation:
+    def predict(self, covariates: pd.DataFrame, images: Optional[Any] = None,
+                observed: Optional[pd.DataFrame] = None) -> Expectation:
         """The expected images and spreads of subjects with these covariates.
 
         Parameters
@@ -135,6 +136,8 @@ class MassUnivariateModel:
             One row per subject.
         images : array-like, optional
             Ignored: this is a population model.
+        observed : pandas.DataFrame, optional
+            Ignored (the images' covariates).
 
         Returns
         -------

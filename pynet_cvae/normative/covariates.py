@@ -1,11 +1,14 @@
-"""Covariates as numbers: what a normative model is conditioned on.
+"""Covariates as a regression's design: what the mass-univariate baseline fits on.
 
-:class:`CovariateCoding` learns, on the training subjects' table, how to turn
-covariates into a matrix: each continuous column (age) standardised, or expanded on a
-cubic B-spline basis (``spline_knots``) for models linear in the covariates, and each
-categorical column (sex, site) one-hot coded. A category not seen in training is an
-error, not a silent zero row. :meth:`CovariateCoding.with_values` changes covariates
-(a counterfactual age, a reference site) after checking the new values.
+The covariates are coded by the zoo's :class:`~pynet_cvae.conditions.Condition`,
+the one implementation of covariate coding: it learns each categorical column's
+levels (a level not seen in training is an error, not a silent zero row) and each
+continuous column's standardisation on the training table, and gives the CVAE its
+condition vector. :class:`CovariateCoding` is that condition as numbers for a model
+linear in the covariates: by default the condition vector itself (standardised
+continuous columns, every level one-hot); with ``spline_knots``, each continuous
+column expanded on a cubic B-spline basis and the first level of each categorical
+column dropped (the reference of a design with an intercept).
 """
 
 from __future__ import annotations
@@ -16,8 +19,29 @@ import numpy as np
 import pandas as pd
 
 from ..datasets.participants import check_covariates
+from ..conditions import Condition
 
-__all__ = ["CovariateCoding"]
+__all__ = ["CovariateCoding", "covariate_kinds"]
+
+
+def covariate_kinds(continuous: Sequence[str], categorical: Sequence[str]) -> Dict[str, str]:
+    """``{column: "continuous" | "categorical"}`` (the covariates of a
+    :meth:`~pynet_cvae.conditions.Condition.from_metadata`), checked.
+
+    Raises
+    ------
+    ValueError
+        For a column in both lists, or none at all.
+    """
+    overlap = set(continuous) & set(categorical)
+    if overlap:
+        raise ValueError(f"covariates {sorted(overlap)} are both continuous and "
+                         "categorical: expected each in one list")
+    kinds = {column: "continuous" for column in continuous}
+    kinds.update({column: "categorical" for column in categorical})
+    if not kinds:
+        raise ValueError("no covariate: expected some continuous or categorical columns")
+    return kinds
 
 
 class CovariateCoding:
@@ -33,37 +57,38 @@ class CovariateCoding:
         Expand each continuous column on a cubic B-spline basis with this many knots
         at the training values' quantiles (linear beyond them), and drop the first
         level of each categorical column, for a model with an intercept. By default
-        continuous columns are standardised and every level gets a column (the
-        condition vector of a neural network).
+        the matrix is the condition vector of
+        :meth:`~pynet_cvae.conditions.Condition.encode`.
+
+    Attributes
+    ----------
+    condition : Condition or None
+        The condition learned by :meth:`fit`.
     """
 
     def __init__(self, continuous: Sequence[str] = ("age",),
                  categorical: Sequence[str] = ("sex", "site"),
                  spline_knots: Optional[int] = None):
         self.continuous, self.categorical = list(continuous), list(categorical)
-        overlap = set(self.continuous) & set(self.categorical)
-        if overlap:
-            raise ValueError(f"covariates {sorted(overlap)} are both continuous and "
-                             "categorical: expected each in one list")
+        self.kinds = covariate_kinds(self.continuous, self.categorical)
         if spline_knots is not None and (isinstance(spline_knots, bool) or not isinstance(
                 spline_knots, int) or spline_knots < 2):
             raise ValueError(f"spline_knots {spline_knots!r} is invalid: expected an int >= 2")
         self.spline_knots = spline_knots
-        self.levels: Dict[str, List[str]] = {}
-        self.means: Dict[str, float] = {}
-        self.scales: Dict[str, float] = {}
+        self.condition: Optional[Condition] = None
         self._splines: Dict[str, Any] = {}
 
     @property
     def columns(self) -> List[str]:
-        """Every covariate column."""
-        return self.continuous + self.categorical
+        """Every covariate column, in the condition's order."""
+        return list(self.kinds)
 
     def _check(self, table: pd.DataFrame) -> None:
         check_covariates(table, self.columns, self.categorical, where="the covariates")
 
     def fit(self, table: pd.DataFrame) -> "CovariateCoding":
-        """Learn the scales, spline knots and levels on the training rows.
+        """Learn the condition (levels, standardisation) and spline knots on the
+        training rows.
 
         Parameters
         ----------
@@ -76,28 +101,16 @@ class CovariateCoding:
             Itself.
         """
         self._check(table)
-        for column in self.continuous:
-            values = table[column].to_numpy(dtype=np.float64)
-            self.means[column] = float(values.mean())
-            self.scales[column] = float(values.std()) or 1.0
-            if self.spline_knots is not None:
-                from sklearn.preprocessing import SplineTransformer
+        self.condition = Condition.from_metadata(table, self.kinds)
+        if self.spline_knots is not None:
+            from sklearn.preprocessing import SplineTransformer
 
+            for column in self.continuous:
+                values = table[column].to_numpy(dtype=np.float64)[:, None]
                 self._splines[column] = SplineTransformer(
                     n_knots=self.spline_knots, degree=3, knots="quantile",
-                    extrapolation="linear", include_bias=False).fit(values[:, None])
-        for column in self.categorical:
-            self.levels[column] = sorted(table[column].astype(str).unique().tolist())
+                    extrapolation="linear", include_bias=False).fit(values)
         return self
-
-    def _codes(self, table: pd.DataFrame, column: str) -> np.ndarray:
-        values = table[column].astype(str).to_numpy()
-        levels = self.levels[column]
-        unknown = sorted(set(values) - set(levels))
-        if unknown:
-            raise ValueError(f"covariate {column!r} has levels {unknown} not seen in "
-                             f"training: expected one of {levels}")
-        return np.searchsorted(np.array(levels), values)
 
     def transform(self, table: pd.DataFrame) -> np.ndarray:
         """The covariates as numbers.
@@ -112,48 +125,19 @@ class CovariateCoding:
         numpy.ndarray
             ``(N, features)`` float64.
         """
-        if (self.categorical and not self.levels) or (self.continuous and not self.means):
+        if self.condition is None:
             raise RuntimeError("CovariateCoding.transform before fit: fit it on the "
                                "training table first")
         self._check(table)
-        blocks = []
-        for column in self.continuous:
-            values = table[column].to_numpy(dtype=np.float64)
-            if self.spline_knots is None:
-                blocks.append(((values - self.means[column]) / self.scales[column])[:, None])
+        encoded = self.condition.encode(self.condition.table_values(table)).double().numpy()
+        if self.spline_knots is None:
+            return encoded
+        blocks, start = [], 0
+        for covariate in self.condition.covariates:
+            if covariate.kind == "continuous":
+                values = table[covariate.name].to_numpy(dtype=np.float64)[:, None]
+                blocks.append(self._splines[covariate.name].transform(values))
             else:
-                blocks.append(self._splines[column].transform(values[:, None]))
-        first = 1 if self.spline_knots is not None else 0
-        for column in self.categorical:
-            onehot = np.eye(len(self.levels[column]))[self._codes(table, column)]
-            blocks.append(onehot[:, first:])
-        if not blocks:
-            return np.zeros((len(table), 0))
+                blocks.append(encoded[:, start + 1:start + covariate.width])
+            start += covariate.width
         return np.concatenate(blocks, axis=1)
-
-    def with_values(self, table: pd.DataFrame, **values: Any) -> pd.DataFrame:
-        """A copy of ``table`` with covariates set, after checking the new values.
-
-        Parameters
-        ----------
-        table : pandas.DataFrame
-            The subjects' covariates.
-        **values
-            New values by column (``age=75``, ``site="site1"``): a scalar or one per
-            row.
-
-        Returns
-        -------
-        pandas.DataFrame
-        """
-        unknown = sorted(set(values) - set(self.columns))
-        if unknown:
-            raise ValueError(f"covariates {unknown} are not coded: expected some of "
-                             f"{self.columns}")
-        changed = table.copy()
-        for column, value in values.items():
-            changed[column] = value
-            if column in self.categorical and self.levels:
-                self._codes(changed, column)
-        self._check(changed)
-        return changed

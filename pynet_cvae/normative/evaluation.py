@@ -19,7 +19,8 @@ calibration and test subjects (:mod:`~pynet_cvae.normative.scoring`) and measure
   (:func:`~pynet_cvae.normative.protocol.harmonise`).
 
 :func:`write_outputs` writes each scored subject's z-map as NIfTI, the scores table
-and the metrics.
+and the metrics; :func:`write_counterfactuals` writes subjects' counterfactual images
+(another age, the reference site) as NIfTI.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ from ..datasets.nifti_space import write_nifti
 from ..fileio import atomic_path, atomic_write_text
 from .data import NormativeData
 from .metrics import age_prediction_r2, site_prediction_accuracy, subject_auroc, voxel_auroc
-from .protocol import NormativeModel, harmonise
+from .protocol import NormativeModel, counterfactual, harmonise
 from .scoring import Calibration, deviation_scores, exceedance_fraction, residuals
 
 logger = logging.getLogger("pynet_cvae")
 
-__all__ = ["NormativeResult", "run_normative", "write_outputs", "SPLITS"]
+__all__ = ["NormativeResult", "run_normative", "write_outputs", "write_counterfactuals",
+           "SPLITS"]
 
 #: The values of the split column.
 SPLITS = ("train", "calibration", "test")
@@ -275,3 +277,46 @@ def write_outputs(result: NormativeResult, data: NormativeData, output_dir: Any,
     metrics_path = directory / "metrics.json"
     atomic_write_text(metrics_path, json.dumps(result.metrics, indent=2) + "\n")
     return {"zmaps": maps, "scores": str(scores_path), "metrics": str(metrics_path)}
+
+
+def write_counterfactuals(model: NormativeModel, data: NormativeData, rows: Any,
+                          changes: Dict[str, Any], output_dir: Any, suffix: str,
+                          keep_residual: bool = True, space: str = "data",
+                          batch_size: int = 32) -> list:
+    """Write ``<name>_<suffix>.nii.gz``: each subject of ``rows`` with other covariates
+    (:func:`~pynet_cvae.normative.protocol.counterfactual`).
+
+    Parameters
+    ----------
+    model : NormativeModel
+        A fitted model.
+    data : NormativeData
+        The subjects' data (its NIfTI reference).
+    rows : sequence of int
+        The data rows of the subjects.
+    changes : dict
+        The new covariate values, e.g. ``{"age": 75}`` or ``{"site": "site1"}``.
+    output_dir : str or path-like
+        The folder of the images (created if needed).
+    suffix : str
+        Added to each subject's name.
+    keep_residual, space, batch_size
+        Of :func:`~pynet_cvae.normative.protocol.counterfactual`,
+        :func:`write_outputs`.
+
+    Returns
+    -------
+    list of str
+        The written images.
+    """
+    if data.reference is None:
+        raise ValueError("writing counterfactuals needs the data's NIfTI reference")
+    rows = np.asarray(rows, dtype=np.intp)
+    subset, covariates = data.rows(rows), data.covariates(rows)
+    written = []
+    for where, images in subset.batches(batch_size):
+        made = counterfactual(model, covariates.iloc[where].reset_index(drop=True), changes,
+                              images, keep_residual)
+        written += write_nifti(made, data.reference, Path(output_dir).expanduser(),
+                               rows=rows[where], suffix=suffix, space=space)
+    return written

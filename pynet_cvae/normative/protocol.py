@@ -6,11 +6,13 @@ optionally the expected spread around it, voxel by voxel). That is
 :class:`NormativeModel`:
 
 - ``fit(images, covariates)`` learns from healthy training subjects;
-- ``predict(covariates, images=None)`` returns an :class:`Expectation`. A model that
-  encodes the subject (a conditional autoencoder) uses ``images``: the expected image
-  is the decoding of the subject's encoding under ``covariates``; a population model
-  (the mass-univariate :class:`~pynet_cvae.normative.baseline.MassUnivariateModel`)
-  ignores them.
+- ``predict(covariates, images=None, observed=None)`` returns an
+  :class:`Expectation`. A model that encodes the subject (the conditional VAE,
+  :class:`~pynet_cvae.plugins.cvae.CVAENormativeModel`) uses ``images``: the
+  expected image is the decoding of the subject's encoding (under the ``observed``
+  covariates, those it was acquired with; by default ``covariates``) under
+  ``covariates``; a population model (the mass-univariate
+  :class:`~pynet_cvae.normative.baseline.MassUnivariateModel`) ignores both.
 
 Everything else is built on those two calls, whatever the model:
 
@@ -29,6 +31,7 @@ covariates are a :class:`pandas.DataFrame` with one row per image.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol, runtime_checkable
 
@@ -76,7 +79,8 @@ class NormativeModel(Protocol):
             The fitted model itself.
         """
 
-    def predict(self, covariates: pd.DataFrame, images: Optional[Any] = None) -> Expectation:
+    def predict(self, covariates: pd.DataFrame, images: Optional[Any] = None,
+                observed: Optional[pd.DataFrame] = None) -> Expectation:
         """The expected images of subjects with these covariates (and these images).
 
         Parameters
@@ -86,6 +90,9 @@ class NormativeModel(Protocol):
             ones, or changed ones for a counterfactual).
         images : numpy.ndarray, optional
             The subjects' ``(N, C, X, Y, Z)`` images, for models that encode them.
+        observed : pandas.DataFrame, optional
+            The covariates the images were acquired with, when ``covariates`` are
+            changed ones (default: ``covariates``).
 
         Returns
         -------
@@ -98,6 +105,17 @@ def _check_rows(images: Any, covariates: pd.DataFrame) -> None:
     if images is not None and len(images) != len(covariates):
         raise ValueError(f"{len(images)} images but {len(covariates)} rows of covariates: "
                          "expected one row per image")
+
+
+def _predict_changed(model: NormativeModel, changed: pd.DataFrame, images: Any,
+                     observed: pd.DataFrame) -> Expectation:
+    """``predict`` under changed covariates, telling the observed ones to a model that
+    takes them (a model written before ``observed`` existed keeps working)."""
+    parameters = inspect.signature(model.predict).parameters
+    if "observed" in parameters or any(parameter.kind is parameter.VAR_KEYWORD
+                                       for parameter in parameters.values()):
+        return model.predict(changed, images, observed=observed)
+    return model.predict(changed, images)
 
 
 def counterfactual(model: NormativeModel, covariates: pd.DataFrame, changes: dict,
@@ -131,7 +149,7 @@ def counterfactual(model: NormativeModel, covariates: pd.DataFrame, changes: dic
             raise ValueError(f"covariate {column!r} is not a column of the covariates "
                              f"{list(changed.columns)}")
         changed[column] = value
-    expected = model.predict(changed, images).mean
+    expected = _predict_changed(model, changed, images, covariates).mean
     if not keep_residual:
         return expected
     if images is None:

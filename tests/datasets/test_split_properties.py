@@ -15,7 +15,7 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pynet_cvae.datasets import DataManager
@@ -36,6 +36,8 @@ def split_problems(draw):
     order = draw(st.permutations(list(range(len(labels)))))
     seed = draw(st.integers(min_value=0, max_value=2 ** 31 - 1))
     stratify = draw(st.booleans())
+    if stratify and test_size:  # a stratified test split holds every class at least once
+        assume(math.ceil(test_size * len(labels)) >= len(sizes))
     return labels[list(order)], test_size, folds, seed, stratify
 
 

@@ -48,3 +48,74 @@ def test_the_console_script_generates_the_cohort(tmp_path):
     lines = dict(line.split(": ", 1) for line in result.stdout.splitlines())
     assert os.path.isfile(lines["table_path"]) and os.path.isfile(lines["input_path"])
     assert lines["directory"].startswith(str(tmp_path))
+
+
+NORMATIVE_SETUP = """
+from setuptools import setup
+setup(name="sitemean", version="0.1", py_modules=["site_mean"],
+      entry_points={"pynet_cvae.normative_commands": ["site-mean = site_mean",
+                                                      "baseline = site_mean"]})
+"""
+
+NORMATIVE_PLUGIN = '''
+"""A third party's normative model: each site's mean training image."""
+
+import numpy as np
+
+from pynet_cvae.commands.normative import STUDY, add_study_arguments, run_study
+from pynet_cvae.normative import Expectation
+
+
+class SiteMean:
+    """Expect each subject to look like the mean training image of its site."""
+
+    def fit(self, images, covariates):
+        sites = covariates["site"].astype(str).to_numpy()
+        self.means = {site: np.asarray(images[0:len(images)])[sites == site].mean(axis=0)
+                      for site in np.unique(sites)}
+        return self
+
+    def predict(self, covariates, images=None, observed=None):
+        return Expectation(mean=np.stack([self.means[str(site)]
+                                          for site in covariates["site"]]))
+
+
+def add_parser(commands):
+    parser = commands.add_parser("site-mean", help="each site's mean image",
+                                 description="Expect each site's mean image " + STUDY)
+    add_study_arguments(parser)
+    parser.set_defaults(run=lambda arguments: run_study(arguments, SiteMean(), True, 8))
+'''
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+def test_a_plugin_adds_its_normative_model_as_a_sub_command(small_cohort, tmp_path):
+    package, site = tmp_path / "src", tmp_path / "site"
+    package.mkdir()
+    (package / "setup.py").write_text(NORMATIVE_SETUP)
+    (package / "site_mean.py").write_text(NORMATIVE_PLUGIN)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--no-index", "--target", str(site),
+                    str(package)], check=True, capture_output=True, text=True, timeout=300)
+    environment = dict(os.environ, PYTHONPATH=str(site))
+
+    def normative(*arguments):
+        return subprocess.run([sys.executable, "-m", "pynet_cvae.cli", "normative",
+                               *map(str, arguments)], env=environment, capture_output=True,
+                              text=True, timeout=600)
+
+    listed = normative("--help")
+    assert listed.returncode == 0, listed.stderr
+    for command in ("cohort", "baseline", "cvae", "site-mean"):
+        assert command in listed.stdout
+    # a plugin cannot take the core's name: its entry is skipped, with one warning line
+    assert ("pynet-cvae: warning: pynet-cvae normative command 'baseline' of site_mean is "
+            "already defined: skipped") in listed.stderr
+    output = tmp_path / "site-mean"
+    ran = normative("site-mean", "--table", small_cohort.table_path, "--lesion-column",
+                    "lesion_mask", "--group-column", "group", "--output", output, "--quiet")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert 0.5 < metrics["voxel_auroc"] <= 1
+    assert len(list((output / "zmaps").glob("*_zmap.nii.gz"))) == 30

@@ -30,15 +30,21 @@ def test_a_regression_design_has_splines_and_drops_each_first_level():
 
 def test_unknown_levels_and_columns_are_named():
     coding = CovariateCoding().fit(TRAIN)
-    with pytest.raises(ValueError, match=r"'site' has levels \['z'\] not seen in training"):
+    with pytest.raises(ValueError, match=r"'site': value 'z' is not one of its categories "
+                                         r"\['a', 'b', 'c'\]"):
         coding.transform(TRAIN.assign(site="z"))
     with pytest.raises(ValueError, match="'weight'"):
-        coding.with_values(TRAIN, weight=3)
-    with pytest.raises(ValueError, match="not seen in training"):
-        coding.with_values(TRAIN, site="nowhere")
-    changed = coding.with_values(TRAIN, age=75, site="a")
-    assert changed["age"].tolist() == [75] * 4 and TRAIN["age"].tolist()[0] == 20.0
+        coding.transform(TRAIN.drop(columns="age").assign(weight=3))
     with pytest.raises(RuntimeError, match="before fit"):
         CovariateCoding().transform(TRAIN)
     with pytest.raises(ValueError, match="both continuous and categorical"):
         CovariateCoding(continuous=["age"], categorical=["age"])
+
+
+def test_the_coding_is_the_cvae_condition():
+    coding = CovariateCoding().fit(TRAIN)
+    condition = coding.condition
+    assert condition.names == ["age", "sex", "site"] and condition.width == 6
+    np.testing.assert_allclose(coding.transform(TRAIN),
+                               condition.encode(condition.table_values(TRAIN)).numpy(),
+                               rtol=1e-6)

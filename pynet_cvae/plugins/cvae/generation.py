@@ -4,7 +4,7 @@ Every model of the zoo inherits :class:`GenerativeMixin`, which builds these met
 on a few small ones:
 
 ``condition``
-    The model's :class:`~pynet_cvae.plugins.cvae.conditions.Condition` (for the
+    The model's :class:`~pynet_cvae.conditions.Condition` (for the
     tutorial's models, the classes).
 ``encode_latent(x, c)``
     The mean and log-variance of q(z|x, c), ``c`` the encoded condition (the
@@ -35,7 +35,7 @@ from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .conditions import Condition, ConditionValues
+from ...conditions import Condition, ConditionValues
 from .grid import make_grid, save_grid_png
 
 Labels = ConditionValues

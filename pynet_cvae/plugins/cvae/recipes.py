@@ -17,6 +17,13 @@
 ``prior``
     :class:`~pynet_cvae.plugins.cvae.zoo.prior.LearnedPriorCVAE`: the conditional
     recipe with a learned conditional prior p(z|c).
+``normative``
+    :class:`~pynet_cvae.plugins.cvae.ConditionalCVAE` of 3-D brain volumes (a
+    participants table, ``--dataset participants.tsv``, or the synthetic cohort,
+    ``--dataset synthetic-cohort``) conditioned on age, sex and site: the volume
+    networks, a Gaussian likelihood, no classifier (:data:`NORMATIVE_MODEL`), every
+    healthy ``train`` subject trained on, 80 epochs (:data:`NORMATIVE_EPOCHS`). :class:`~pynet_cvae.plugins.cvae.CVAENormativeModel`
+    and ``pynet-cvae normative cvae --checkpoint RUN`` score with the run.
 
 Each recipe is a :class:`~pynet_cvae.recipes.Recipe`: its options are a dataclass
 (the flags of ``pynet-cvae train``), its defaults those of the run's settings and of
@@ -30,21 +37,36 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ...conditions import Condition
 from ...recipes import DataContext, Recipe, TrainingPlan
 from ...registry import Networks, Recipes
-from .conditions import Condition
 from .metrics import ClassifierAccuracy
 from .observers import ConditionalSampler
 from .schedules import KLWarmup, TemperatureSchedule
 from .zoo import ClassificationLoss, DecodeLoss, VAELoss
 
 __all__ = ["TutorialOptions", "ConditionalOptions", "SemiSupervisedOptions",
-           "TutorialRecipe", "ConditionalRecipe", "SemiSupervisedRecipe", "PriorRecipe"]
+           "NormativeOptions", "TutorialRecipe", "ConditionalRecipe", "SemiSupervisedRecipe",
+           "PriorRecipe", "NormativeRecipe", "NORMATIVE_MODEL", "NORMATIVE_EPOCHS",
+           "NORMATIVE_COVARIATES"]
 
 #: The class column of the fetchers' tables.
 LABEL = "label"
 #: Model fields a CVAE recipe sets from the data.
 DERIVED = ("input_dim", "image_shape", "n_classes", "condition")
+#: The model fields of a normative CVAE of brain volumes, beside the data's shape and
+#: condition.
+NORMATIVE_MODEL: Dict[str, Any] = {
+    "encoder": "VolumeTrunk", "decoder": "VolumeDecoder", "hidden_dim": 256,
+    "latent_dim": 16, "likelihood": "gaussian", "likelihood_sigma": 0.1,
+    "classifier": False, "consistency_samples": 0}
+#: The training epochs of a normative CVAE: on the synthetic cohort at 4 mm, 20 epochs
+#: leave its counterfactual ageing backwards (the latent still carries the
+#: ventricles), 80 make it follow the simulated law (``benchmarks/README.md``).
+NORMATIVE_EPOCHS = 80
+#: The covariates a normative model is conditioned on by default.
+NORMATIVE_COVARIATES: Dict[str, str] = {"age": "continuous", "sex": "categorical",
+                                        "site": "categorical"}
 
 
 @dataclass
@@ -345,6 +367,58 @@ def _labelled_per_batch(requested: Optional[int], batch_size: int) -> int:
                          f"images in batches of --batch_size {batch_size}: expected 1 to "
                          f"{batch_size - 1}")
     return requested
+
+
+@dataclass
+class NormativeOptions:
+    """The options of the normative recipe.
+
+    Parameters
+    ----------
+    covariates : dict, default {"age": "continuous", "sex": "categorical", "site": "categorical"}
+        The condition: participants column -> ``"categorical"`` or ``"continuous"``,
+        learnt from the ``train`` rows (categories, mean and standard deviation).
+    kl_warmup : int, default 0
+        Raise the KL weight's scale from near 0 to 1 over this many epochs (0: off).
+    """
+
+    covariates: Dict[str, str] = field(default_factory=lambda: dict(NORMATIVE_COVARIATES))
+    kl_warmup: int = 0
+
+    def check(self) -> None:
+        """Refuse values out of range, naming the option and the value."""
+        if self.kl_warmup < 0:
+            raise ValueError(f"--kl_warmup: expected an integer >= 0, got {self.kl_warmup}")
+        if not self.covariates:
+            raise ValueError("--covariates: expected at least one column")
+
+
+@Recipes.register(name="normative")
+class NormativeRecipe(ConditionalRecipe):
+    """The covariate-conditioned CVAE of brain volumes (see the module documentation)."""
+
+    network = "ConditionalCVAE"
+    options_class = NormativeOptions
+    defaults = {"learning_rate": 2e-3, "batch_size": 16, "folds": 1, "sample_size": 1.0,
+                "epochs": NORMATIVE_EPOCHS,
+                **{f"model.{name}": value for name, value in NORMATIVE_MODEL.items()}}
+    description = "the CVAE of 3-D brain volumes conditioned on age, sex and site"
+
+    def build(self, options: NormativeOptions, model: Dict[str, Any], context: DataContext,
+              network: str) -> TrainingPlan:
+        if len(context.image_shape) != 3:
+            raise ValueError(f"the normative recipe trains on 3-D volumes, got images of "
+                             f"shape {tuple(context.image_shape)} in {context.input_path}: "
+                             "expected a participants table of NIfTI volumes")
+        fields, arguments = self._condition(options, model, context)
+        instance = Networks.get(network)(**fields)
+        observers = list(instance.training_observers())
+        if options.kl_warmup:
+            observers.append(("before_epoch", KLWarmup(options.kl_warmup)))
+        return TrainingPlan(
+            model=instance, loss=instance.objective, metrics=[], network=network,
+            model_config=instance.config_dict(), manager_arguments=arguments,
+            observers=observers)
 
 
 @Recipes.register(name="prior")

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .conditions import Categorical, Continuous
+from ...conditions import Categorical, Continuous
 
 __all__ = ["Response", "covariate_response", "mean_intensity"]
 

@@ -29,3 +29,17 @@ def test_build_network_takes_a_module_or_a_registered_name():
         build_network("Conv2dTrunk", "encoder", (4, 4, 4), 8)
     with pytest.raises(ValueError, match="multiples of 4, got image_shape \\(4, 6\\)"):
         Conv2dDecoder(3, 8, (4, 6))
+
+
+def test_the_volume_networks_take_any_side_padded_evenly():
+    from pynet_cvae.plugins.cvae.networks import VolumeDecoder, VolumeTrunk
+
+    shape = (5, 18, 9)
+    trunk, decoder = VolumeTrunk(shape, 8), VolumeDecoder(3, 8, shape)
+    assert trunk.padded_shape == decoder.padded_shape == (16, 32, 16)
+    assert trunk._padding == [3, 4, 7, 7, 5, 6]  # last axis first, half before
+    assert trunk(torch.rand(2, 5 * 18 * 9)).shape == (2, 8)
+    assert decoder(torch.rand(2, 3)).shape == (2, 5 * 18 * 9)
+    assert Networks.get("VolumeTrunk") is VolumeTrunk
+    with pytest.raises(ValueError, match="VolumeTrunk needs a 3-D image_shape, got \\(4, 4\\)"):
+        VolumeTrunk((4, 4), 8)

@@ -1,11 +1,13 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from pynet_cvae.plugins.cvae.objective import (Bernoulli, Gaussian, KLDivergence, Objective,
-                                               Reconstruction, class_kl, gaussian_kl,
-                                               make_likelihood)
+from pynet_cvae.plugins.cvae import ConditionalCVAE
+from pynet_cvae.plugins.cvae.objective import (Bernoulli, Gaussian, KLDivergence,
+                                               LatentIndependence, Objective, Reconstruction,
+                                               class_kl, gaussian_kl, make_likelihood)
 
 
 def test_class_kl_is_zero_for_uniform_and_log_classes_for_certain():
@@ -47,3 +49,41 @@ def test_the_objective_weighs_each_term_by_weight_and_scale():
         Objective([KLDivergence(), KLDivergence()])
     with pytest.raises(KeyError, match="no term 'nope'"):
         objective["nope"]
+
+
+def test_latent_independence_is_the_squared_correlations_of_latents_and_condition():
+    generator = torch.Generator().manual_seed(0)
+    age = torch.randn(64, 1, generator=generator, dtype=torch.float64)
+    site = torch.nn.functional.one_hot(torch.arange(64) % 3, 3).double()
+    constant = torch.ones(64, 1, dtype=torch.float64)  # left out: no variance
+    condition = torch.cat([age, site, constant], dim=1)
+    z_mu = torch.cat([2 * age + 0.5 * torch.randn(64, 1, generator=generator,
+                                                  dtype=torch.float64),
+                      torch.randn(64, 2, generator=generator, dtype=torch.float64)], dim=1)
+    value = LatentIndependence().value({"z_mu": z_mu, "condition": condition},
+                                       torch.zeros(64, 4))
+    expected = sum(np.corrcoef(z_mu[:, j], condition[:, k])[0, 1] ** 2
+                   for j in range(3) for k in range(4))
+    assert float(value) == pytest.approx(expected, rel=1e-9)
+    assert float(value) > 0.9  # the first latent dimension carries the age
+    # without the condition or with too few rows, no value
+    assert float(LatentIndependence().value({"z_mu": z_mu}, torch.zeros(64, 4))) == 0
+    assert float(LatentIndependence().value(
+        {"z_mu": z_mu[:2], "condition": condition[:2]}, torch.zeros(2, 4))) == 0
+
+
+def test_a_conditional_model_trains_with_the_independence_term_when_weighted():
+    condition = [{"kind": "continuous", "name": "age", "mean": 50.0, "std": 10.0}]
+    plain = ConditionalCVAE(input_dim=16, hidden_dim=8, latent_dim=2, condition=condition,
+                            classifier=False)
+    assert "independence" not in [term.name for term in plain.objective.terms]
+    model = ConditionalCVAE(input_dim=16, hidden_dim=8, latent_dim=2, condition=condition,
+                            classifier=False, independence_weight=5.0)
+    assert model.objective["independence"].weight == 5.0
+    x, ages = torch.rand(8, 16), torch.linspace(30, 70, 8)[:, None]
+    prediction = model(x, ages)
+    model.objective.layer_outputs = prediction[1]
+    loss, values = model.objective(prediction[0], x)
+    assert 0 < float(values["independence"]) and torch.isfinite(loss)
+    with pytest.raises(ValueError, match="independence_weight must be a finite number >= 0"):
+        ConditionalCVAE(input_dim=16, condition=condition, independence_weight=-1.0)

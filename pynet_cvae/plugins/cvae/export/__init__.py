@@ -13,7 +13,7 @@ interface, :class:`~pynet_cvae.plugins.cvae.GenerativeMixin`):
     *image_shape)`` images.
 
 The condition is given as the model takes it (:meth:`Condition.values
-<pynet_cvae.plugins.cvae.Condition.values>`): ``(batch,)`` int64 class ids for a
+<pynet_cvae.conditions.Condition.values>`): ``(batch,)`` int64 class ids for a
 class-only condition, else a ``(batch, covariates)`` float table of raw values (class
 ids and unstandardised numbers) in the covariates' order. The batch size is free.
 The checks that need the data (the class ids' range) cannot run inside a traced
@@ -23,7 +23,7 @@ condition's spec the files carry.
 
 Every file carries its description (:func:`export_metadata`), one JSON document: the
 inputs' and outputs' names, dtypes and shapes (``"batch"`` for the free size), the
-condition's spec (:meth:`~pynet_cvae.plugins.cvae.Condition.to_spec`), the network
+condition's spec (:meth:`~pynet_cvae.conditions.Condition.to_spec`), the network
 and the checkpoint. It is the ONNX model's ``metadata_props`` entry
 :data:`METADATA_KEY`, the TorchScript archive's extra file of that name
 (``torch.jit.load(path, _extra_files=...)``), and the ``torch.export`` archive's

@@ -2,7 +2,7 @@
 
 Each is a :class:`torch.nn.Module` around the model, whose ``forward`` holds tensor
 operations only (the condition encoded by
-:meth:`~pynet_cvae.plugins.cvae.Condition.encode_unchecked`), so that it traces with
+:meth:`~pynet_cvae.conditions.Condition.encode_unchecked`), so that it traces with
 a free batch size; :func:`reference_outputs` computes what it should give through the
 model's own generation interface.
 """

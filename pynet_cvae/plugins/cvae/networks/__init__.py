@@ -5,13 +5,13 @@ from two kinds of network, given as modules (injection) or as registered names:
 
 *trunks* ``Trunk(image_shape, features)``
     An image to ``features`` numbers: :class:`DenseTrunk`, :class:`Conv2dTrunk`,
-    :class:`Conv3dTrunk`. An encoder is a trunk and a :class:`GaussianHead`
-    (which also sees the condition); a classifier is a trunk (its own, or the
-    encoder's) and a :class:`ClassifierHead`.
+    :class:`Conv3dTrunk`, :class:`VolumeTrunk` (brain volumes). An encoder is a trunk
+    and a :class:`GaussianHead` (which also sees the condition); a classifier is a
+    trunk (its own, or the encoder's) and a :class:`ClassifierHead`.
 *decoders* ``Decoder(input_dim, hidden_dim, image_shape)``
     A latent vector and the encoded condition, concatenated (``input_dim``
     numbers), to the logits (or means) of every pixel: :class:`DenseDecoder`,
-    :class:`Conv2dDecoder`, :class:`Conv3dDecoder`.
+    :class:`Conv2dDecoder`, :class:`Conv3dDecoder`, :class:`VolumeDecoder`.
 
 :func:`build_network` makes one from a name; a plugin registers its own with
 ``@Networks.register`` and the same constructor arguments.
@@ -24,12 +24,14 @@ from typing import Any, Sequence, Union
 import torch.nn as nn
 
 from ....registry import Networks
-from .convolutional import Conv2dDecoder, Conv2dTrunk, Conv3dDecoder, Conv3dTrunk
+from .convolutional import (Conv2dDecoder, Conv2dTrunk, Conv3dDecoder, Conv3dTrunk,
+                            VolumeDecoder, VolumeTrunk)
 from .dense import DenseDecoder, DenseTrunk
 from .heads import ClassifierHead, GaussianHead
 
 __all__ = ["DenseTrunk", "DenseDecoder", "Conv2dTrunk", "Conv2dDecoder", "Conv3dTrunk",
-           "Conv3dDecoder", "GaussianHead", "ClassifierHead", "build_network"]
+           "Conv3dDecoder", "VolumeTrunk", "VolumeDecoder", "GaussianHead", "ClassifierHead",
+           "build_network"]
 
 
 def build_network(network: Union[str, nn.Module], role: str, *arguments: Any) -> nn.Module:

@@ -21,10 +21,11 @@ import torch
 from .likelihoods import (Bernoulli, Gaussian, bernoulli_nll, class_kl, gaussian_kl,
                           make_likelihood)
 from .terms import (ClassPrior, Classification, Consistency, ForwardState, KLDivergence,
-                    PseudoLabels, Reconstruction, Term)
+                    LatentIndependence, PseudoLabels, Reconstruction, Term)
 
 __all__ = ["Objective", "Term", "ForwardState", "Reconstruction", "KLDivergence",
-           "ClassPrior", "Classification", "Consistency", "PseudoLabels", "Bernoulli",
+           "ClassPrior", "Classification", "Consistency", "PseudoLabels",
+           "LatentIndependence", "Bernoulli",
            "Gaussian", "make_likelihood", "gaussian_kl", "class_kl", "bernoulli_nll"]
 
 T = TypeVar("T", bound=Term)

@@ -32,7 +32,7 @@ from ..augmentation import strong_view, weak_view
 from .likelihoods import Bernoulli, class_kl, gaussian_kl
 
 __all__ = ["ForwardState", "Term", "Reconstruction", "KLDivergence", "ClassPrior",
-           "Classification", "Consistency", "PseudoLabels"]
+           "Classification", "Consistency", "PseudoLabels", "LatentIndependence"]
 
 
 @dataclass
@@ -195,6 +195,47 @@ class Classification(Term):
         if "augmented_logits" in outputs:
             return func.cross_entropy(outputs["augmented_logits"], labels[known])
         return func.cross_entropy(outputs["logits"][known], labels[known])
+
+
+class LatentIndependence(Term):
+    """The squared correlations, over the batch, between the latent means and the
+    condition: a latent code that says nothing linear about the covariates.
+
+    A CVAE's encoder sees the condition, yet its latent code can still carry what
+    varies with a covariate (the ventricles, which grow with age); the decoder then
+    splits that effect between ``z`` and the covariate, and decoding a subject at
+    another age moves its image the wrong way. This term is the sum over latent
+    dimensions and condition columns of their Pearson correlation squared across the
+    batch's rows (columns constant over the batch are left out).
+
+    It is a statistic of the batch: under ``torchrun`` each process computes it on its
+    own slice, so the training is not the one-process training with the global batch.
+
+    Parameters
+    ----------
+    weight : float, default 1.0
+        The weight.
+    """
+
+    name = "independence"
+
+    def value(self, outputs: Dict[str, Any], x: torch.Tensor) -> torch.Tensor:
+        condition = outputs.get("condition")
+        if condition is None or x.shape[0] < 3:
+            return x.new_zeros(())
+        latent = _standardised_columns(outputs["z_mu"])
+        covariates = _standardised_columns(condition.to(latent.dtype))
+        correlation = latent.T @ covariates / x.shape[0]
+        return (correlation ** 2).sum()
+
+
+def _standardised_columns(values: torch.Tensor) -> torch.Tensor:
+    """The columns of ``values`` centred and scaled to unit variance, those constant
+    over the rows dropped."""
+    centred = values - values.mean(dim=0, keepdim=True)
+    spread = centred.pow(2).mean(dim=0).sqrt()
+    varying = spread > 1e-6
+    return centred[:, varying] / spread[varying]
 
 
 class Consistency(Term):

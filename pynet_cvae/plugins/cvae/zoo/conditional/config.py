@@ -27,7 +27,7 @@ class ConditionalConfig:
     n_classes : int, default 10
         The classes of a class-only condition (ignored when ``condition`` is given).
     condition : list of dict, optional
-        The covariates (see :meth:`~pynet_cvae.plugins.cvae.Condition.to_spec`), e.g.
+        The covariates (see :meth:`~pynet_cvae.conditions.Condition.to_spec`), e.g.
         ``[{"kind": "continuous", "name": "age", "mean": 60, "std": 10}]``; by
         default the ``n_classes`` classes.
     encoder : str, default "DenseTrunk"
@@ -59,6 +59,11 @@ class ConditionalConfig:
         images decoded from the prior with random classes).
     consistency_samples : int, default 0
         Prior draws per training batch for the consistency term (0: no such term).
+    independence_weight : float, default 0.0
+        The weight of the latent independence term (0: no such term): the squared
+        correlations over a batch between the latent means and the condition
+        (:class:`~pynet_cvae.plugins.cvae.objective.LatentIndependence`), so that
+        decoding under other covariates moves the image as the covariates do.
     """
 
     input_dim: int = 784
@@ -78,6 +83,7 @@ class ConditionalConfig:
     classification_weight: float = 10.0
     consistency_weight: float = 1.0
     consistency_samples: int = 0
+    independence_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("input_dim", "hidden_dim", "latent_dim", "n_classes"):
@@ -91,7 +97,8 @@ class ConditionalConfig:
                 or not isinstance(self.consistency_samples, int) or self.consistency_samples < 0:
             raise ValueError(f"consistency_samples must be an integer >= 0, got "
                              f"{self.consistency_samples!r}")
-        for name in ("kl_weight", "classification_weight", "consistency_weight"):
+        for name in ("kl_weight", "classification_weight", "consistency_weight",
+                     "independence_weight"):
             check_weight(name, getattr(self, name))
         check_weight("likelihood_sigma", self.likelihood_sigma, positive=True)
         if not 0 <= self.classifier_average < 1:

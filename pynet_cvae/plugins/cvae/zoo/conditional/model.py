@@ -18,10 +18,11 @@ from torch.func import functional_call
 from .....averaging import AveragedWeights, WeightAverage
 from .....distributed import batch_noise_like
 from .....registry import Networks
-from ...conditions import as_condition
+from .....conditions import as_condition
 from ...networks import ClassifierHead, GaussianHead, build_network
-from ...objective import (Classification, Consistency, ForwardState, KLDivergence, Objective,
-                          Reconstruction, Term, make_likelihood)
+from ...objective import (Classification, Consistency, ForwardState, KLDivergence,
+                          LatentIndependence, Objective, Reconstruction, Term,
+                          make_likelihood)
 from ..base import ZooModel, image_shape_of
 from .config import ConditionalConfig
 
@@ -117,13 +118,16 @@ class ConditionalCVAE(ZooModel):
 
     def objective_terms(self) -> List[Term]:
         """Reconstruction and KL; with a classifier, its cross-entropy and the
-        consistency term when their weights (and samples) are not 0."""
+        consistency term when their weights (and samples) are not 0; the latent
+        independence term when its weight is not 0."""
         config = self.config
         terms: List[Term] = [Reconstruction(self.likelihood), KLDivergence(config.kl_weight)]
         if self.has_classifier and config.classification_weight:
             terms.append(Classification(config.classification_weight))
         if self.has_classifier and config.consistency_samples and config.consistency_weight:
             terms.append(Consistency(config.consistency_weight, config.consistency_samples))
+        if config.independence_weight:
+            terms.append(LatentIndependence(config.independence_weight))
         return terms
 
     def training_observers(self) -> List[Tuple[str, Callable[..., Any]]]:

@@ -16,7 +16,7 @@ import torch.nn.functional as func
 
 from .....distributed import batch_noise_like
 from .....registry import Networks
-from ...conditions import Condition
+from .....conditions import Condition
 from ...generation import GenerativeMixin
 from ..base import make_config
 from .config import TutorialConfig

@@ -490,6 +490,22 @@ class Condition:
             arguments["continuous_labels"] = True
         return arguments
 
+    def table_values(self, table: Any) -> torch.Tensor:
+        """The :meth:`values` of a metadata table's rows (categories coded as ids).
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            One row per image, with every covariate's column.
+
+        Returns
+        -------
+        torch.Tensor
+            As :meth:`values` returns them, one row per table row.
+        """
+        coded = self.code_table(table)[self.columns].to_numpy(dtype=np.float64)
+        return self.values(coded[:, 0] if self.is_class_only else coded)
+
     def code_table(self, table: Any) -> Any:
         """A copy of a metadata table with each categorical column as class ids.
 

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pynet_cvae.plugins.cvae import Categorical, Condition, Continuous
+from pynet_cvae.conditions import Categorical, Condition, Continuous
 
 
 def test_a_class_only_condition_takes_class_ids():
