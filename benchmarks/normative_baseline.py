@@ -6,6 +6,8 @@ Run on demand (not part of the test suite), on a quiet machine::
     python benchmarks/normative_baseline.py                 # 240 subjects at 4 mm
     python benchmarks/normative_baseline.py --subjects 600  # a larger cohort
     python benchmarks/normative_baseline.py --models cvae --epochs 40 --seed 1
+    python benchmarks/normative_baseline.py --models cvae --seed 1 \
+        --model condition_map=false --model independence_weight=0 --pooled-spread
     python benchmarks/normative_baseline.py --quick         # 24 subjects: that it runs
 
 Each phase runs in a fresh child process, so that its peak resident memory (the
@@ -20,8 +22,10 @@ child's ``ru_maxrss``) is its own:
   (timed), then the counterfactual ageing of the healthy test subjects
   (:func:`~pynet_cvae.normative.ageing.check_counterfactual_ageing`, not timed);
 - ``cvae``: the same with :class:`~pynet_cvae.plugins.cvae.CVAENormativeModel`
-  (``--epochs``, ``--learning-rate``, ``--threads``), trained in the phase, its
-  harmonised images its reconstructions at the reference site.
+  (``--epochs``, ``--learning-rate``, ``--threads``, ``--model FIELD=VALUE`` over the
+  normative recipe's model fields, ``--pooled-spread`` for one residual spread
+  instead of one per site), trained in the phase, its harmonised images its
+  reconstructions at the reference site.
 
 It prints the volume size, each phase's wall time (of the phase), processor time (of
 the child, imports included: the honest figure on a shared machine) and peak memory, the baseline's
@@ -101,7 +105,9 @@ def _cvae(folder: str, subjects: int, voxel_size: float, seed: int,
 
     model = CVAENormativeModel(epochs=arguments.epochs, threads=arguments.threads,
                                learning_rate=arguments.learning_rate, seed=seed,
-                               progress=False)
+                               progress=False,
+                               spread_by=None if arguments.pooled_spread else "site",
+                               **dict(arguments.model))
     report = _study(folder, subjects, voxel_size, seed, model, "cvae", keep_residual=False)
     report["metrics"]["train_loss"] = model.history.last().get("loss") \
         if model.history is not None else None
@@ -128,6 +134,9 @@ def _run_phase(phase: str, arguments: argparse.Namespace, folder: str) -> dict:
                str(arguments.voxel_size), "--seed", str(arguments.seed),
                "--epochs", str(arguments.epochs), "--threads", str(arguments.threads),
                "--learning-rate", str(arguments.learning_rate)]
+    command += [item for name, value in arguments.model
+                for item in ("--model", f"{name}={json.dumps(value)}")]
+    command += ["--pooled-spread"] if arguments.pooled_spread else []
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -145,6 +154,12 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=2e-3,
                         help="the CVAE's learning rate")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--model", type=_model_field, action="append", default=[],
+                        metavar="FIELD=VALUE",
+                        help="a CVAE model field over the normative recipe's (VALUE in "
+                             "JSON: condition_map=false, independence_weight=0)")
+    parser.add_argument("--pooled-spread", action="store_true",
+                        help="the CVAE's residuals share one spread (default: per site)")
     parser.add_argument("--child", choices=("generate",) + MODELS, help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -165,14 +180,34 @@ def main() -> None:
               f"{report['peak_mib']:>9.0f}")
     print(f"generation: {generated['seconds'] / shape[0] * 1000:.0f} ms per subject")
     if "cvae" in reports:
+        changed = "".join(f", {name}={json.dumps(value)}" for name, value in arguments.model)
         print(f"cvae: {arguments.epochs} epochs, learning rate {arguments.learning_rate:g}, "
-              f"{arguments.threads} threads")
+              f"{arguments.threads} threads, spread "
+              f"{'pooled' if arguments.pooled_spread else 'per site'}{changed}")
     names = [name for name in MODELS if name in reports]
     print(f"{'metric':<34}" + "".join(f"{name:>12}" for name in names))
     keys = list(dict.fromkeys(key for name in names for key in reports[name]["metrics"]))
     for key in keys:
         values = [reports[name]["metrics"].get(key) for name in names]
         print(f"  {key:<32}" + "".join(f"{_shown(value):>12}" for value in values))
+
+
+def _model_field(text: str) -> tuple:
+    """``FIELD=VALUE`` (VALUE in JSON) as ``(field, value)``."""
+    from pynet_cvae.plugins.cvae.recipes import NORMATIVE_MODEL
+    from pynet_cvae.plugins.cvae.zoo.conditional import ConditionalConfig
+
+    name, equals, value = text.partition("=")
+    fields = ConditionalConfig.__dataclass_fields__
+    if not equals or name not in fields:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected FIELD=VALUE with FIELD a ConditionalConfig field "
+            f"(the recipe sets {sorted(NORMATIVE_MODEL)})")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        raise argparse.ArgumentTypeError(f"{text!r}: VALUE {value!r} is not JSON "
+                                         "(false, 0, 1.5, \"name\")") from None
 
 
 def _shown(value: object) -> str:

@@ -337,6 +337,16 @@ class Condition:
         return sum(covariate.width for covariate in self.covariates)
 
     @property
+    def continuous_columns(self) -> List[int]:
+        """The columns of an encoded condition that hold continuous covariates."""
+        columns, start = [], 0
+        for covariate in self.covariates:
+            if isinstance(covariate, Continuous):
+                columns.append(start)
+            start += covariate.width
+        return columns
+
+    @property
     def is_class_only(self) -> bool:
         """True for one categorical covariate: values are plain class ids."""
         return len(self.covariates) == 1 and isinstance(self.covariates[0], Categorical)

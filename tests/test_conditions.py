@@ -31,6 +31,11 @@ def test_covariates_are_one_hot_or_standardised_in_order():
         condition.values({"site": 1})
     with pytest.raises(ValueError, match=r"shape \(batch, 2\) .*got \(2, 3\)"):
         condition.values(torch.zeros(2, 3))
+    # where each continuous covariate sits among the encoded columns
+    assert condition.continuous_columns == [0]
+    mixed = Condition([Categorical("site", 3), Continuous("age", mean=50, std=10),
+                       Categorical("sex", 2), Continuous("tiv", mean=1.5, std=0.1)])
+    assert mixed.continuous_columns == [3, 6]
 
 
 def test_a_grid_runs_along_one_covariate():

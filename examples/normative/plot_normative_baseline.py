@@ -193,13 +193,16 @@ print(f"correlation with the law: {check.correlation:.3f} (subjects: "
 #
 # The model zoo's :class:`~pynet_cvae.plugins.cvae.ConditionalCVAE` with 3-D
 # convolutional networks, conditioned on age (standardised), sex and site (one-hot),
-# trained on the same healthy training subjects with a Gaussian likelihood. Its
-# expected image of a subject is the subject encoded and decoded under its own
-# covariates; the same scoring calibrates its residuals on the calibration subjects.
+# trained on the same healthy training subjects with a Gaussian likelihood. Beside its
+# convolutional decoder, every voxel has its own cubic polynomial of age and sex and
+# site offsets, and a latent independence term keeps the latent code uncorrelated with
+# the covariates. Its expected image of a subject is the subject encoded and decoded
+# under its own covariates, divided, as the baseline's, by each site's residual
+# spread; the same scoring calibrates its residuals on the calibration subjects.
 # Its harmonised images are its reconstructions at the reference site
 # (``keep_residual=False``).
 #
-# It trains for 80 epochs, its default (about seven minutes on two CPU cores): with
+# It trains for 80 epochs, its default (three to four minutes on two CPU cores): with
 # fewer, its latent code still carries the ventricles, and the age in the condition
 # compensates, so that its counterfactuals age backwards (at 20 epochs the ventricles
 # of its older brains shrink; ``benchmarks/README.md`` has the figures).

@@ -28,7 +28,7 @@ import argparse
 import importlib
 import json
 import os
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import normative_command_modules
 from .types import positive_float, positive_int
@@ -259,14 +259,20 @@ def run_study(arguments: argparse.Namespace, model: Any, keep_residual: bool,
     return 0
 
 
+def spread_column(arguments: argparse.Namespace) -> Optional[str]:
+    """The covariate whose groups get their own residual spread: ``--site-column``
+    when it is categorical, else None (one spread for every subject)."""
+    return arguments.site_column if arguments.site_column in arguments.categorical \
+        else None
+
+
 def run_baseline(arguments: argparse.Namespace) -> int:
     """Fit, calibrate and score the baseline; write and print the results."""
     from ..normative import MassUnivariateModel
 
     batch_size = arguments.batch_size or 32
-    spread_by = arguments.site_column if arguments.site_column in arguments.categorical \
-        else None
     model = MassUnivariateModel(arguments.continuous, arguments.categorical,
-                                spline_knots=arguments.knots, spread_by=spread_by,
+                                spline_knots=arguments.knots,
+                                spread_by=spread_column(arguments),
                                 batch_size=batch_size)
     return run_study(arguments, model, keep_residual=True, batch_size=batch_size)

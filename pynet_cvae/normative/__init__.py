@@ -20,9 +20,10 @@ from .data import NormativeData, Rows
 from .evaluation import NormativeResult, run_normative, write_counterfactuals, write_outputs
 from .protocol import Expectation, NormativeModel, counterfactual, harmonise
 from .scoring import Calibration, deviation_scores, exceedance_fraction, residuals
+from .spread import GroupSpread
 
 __all__ = ["NormativeModel", "Expectation", "counterfactual", "harmonise",
            "MassUnivariateModel", "CovariateCoding", "NormativeData",
-           "Rows", "Calibration", "residuals", "deviation_scores", "exceedance_fraction",
+           "Rows", "Calibration", "GroupSpread", "residuals", "deviation_scores", "exceedance_fraction",
            "NormativeResult", "run_normative", "write_outputs", "write_counterfactuals",
            "AgeingCheck", "check_counterfactual_ageing"]

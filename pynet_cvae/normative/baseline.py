@@ -20,6 +20,7 @@ import pandas as pd
 
 from .covariates import CovariateCoding
 from .protocol import Expectation
+from .spread import GroupSpread
 
 __all__ = ["MassUnivariateModel"]
 
@@ -54,8 +55,8 @@ class MassUnivariateModel:
                              f"{list(categorical)}")
         self.coding = CovariateCoding(continuous, categorical, spline_knots=spline_knots)
         self.spread_by, self.batch_size, self.ridge = spread_by, int(batch_size), float(ridge)
+        self.spread = GroupSpread(spread_by)
         self.coefficients: Optional[np.ndarray] = None
-        self.spreads: dict = {}
         self.image_shape: tuple = ()
 
     def design(self, covariates: pd.DataFrame) -> np.ndarray:
@@ -110,21 +111,11 @@ class MassUnivariateModel:
             moments = moments + design[rows].T @ values
         self.coefficients = np.linalg.solve(gram, moments)
         self.image_shape = tuple(images.shape[1:])
-        groups = self._groups(covariates)
-        squares = {label: 0.0 for label in np.unique(groups)}
-        for rows, values in self._batches(images):
-            error = (values - design[rows] @ self.coefficients) ** 2
-            for label in squares:
-                squares[label] = squares[label] + error[groups[rows] == label].sum(axis=0)
-        freedom = (subjects - parameters) / subjects
-        self.spreads = {label: np.sqrt(total / (freedom * np.sum(groups == label)))
-                        for label, total in squares.items()}
+        residuals = ((self.spread.groups(covariates.iloc[rows]),
+                      values - design[rows] @ self.coefficients)
+                     for rows, values in self._batches(images))
+        self.spread.fit(residuals, freedom=(subjects - parameters) / subjects)
         return self
-
-    def _groups(self, covariates: pd.DataFrame) -> np.ndarray:
-        if self.spread_by is None:
-            return np.zeros(len(covariates), dtype=object)
-        return covariates[self.spread_by].astype(str).to_numpy().astype(object)
 
     def predict(self, covariates: pd.DataFrame, images: Optional[Any] = None,
                 observed: Optional[pd.DataFrame] = None) -> Expectation:
@@ -148,7 +139,5 @@ class MassUnivariateModel:
             raise RuntimeError("MassUnivariateModel.predict before fit")
         shape = (len(covariates),) + self.image_shape
         mean = (self.design(covariates) @ self.coefficients).astype(np.float32).reshape(shape)
-        groups = self._groups(covariates)
-        spread = np.stack([self.spreads[label] for label in groups]).astype(np.float32) \
-            if len(groups) else np.zeros((0,) + self.image_shape, np.float32)
+        spread = self.spread.predict(covariates)
         return Expectation(mean=mean, spread=spread.reshape(shape))

@@ -65,6 +65,25 @@ def test_predictions_decode_each_subject_under_the_requested_covariates(fitted, 
         fitted.predict(covariates)
 
 
+def test_each_site_gets_the_spread_of_its_own_training_residuals(fitted, coarse_data):
+    images, covariates = _train_rows(coarse_data)
+    images = images[:]
+    residuals = images - fitted.predict(covariates, images).mean
+    sites = covariates["site"].to_numpy()
+    assert sorted(fitted.spread.spreads) == ["site1", "site2", "site3"]
+    for site in ("site1", "site2", "site3"):
+        rms = np.sqrt(np.mean(residuals[sites == site].astype(np.float64) ** 2, axis=0))
+        np.testing.assert_allclose(fitted.spread.spreads[site], rms.ravel(), rtol=1e-5)
+    expected = fitted.predict(covariates, images)
+    assert expected.spread.shape == expected.mean.shape
+    for index, site in enumerate(sites):
+        np.testing.assert_array_equal(expected.spread[index].ravel(),
+                                      fitted.spread.spreads[site].astype(np.float32))
+    # the spread is that of the site the images were acquired at, not the decoded one
+    moved = fitted.predict(covariates.assign(site="site1"), images, observed=covariates)
+    np.testing.assert_array_equal(moved.spread, expected.spread)
+
+
 def test_training_is_seeded(coarse_data, fitted):
     again = _model(latent_dim=4).fit(*_train_rows(coarse_data))
     for mine, theirs in zip(fitted.network.state_dict().values(),
@@ -91,6 +110,8 @@ def test_refusals_name_the_bad_value(coarse_data):
         CVAENormativeModel(epochs=0)
     with pytest.raises(ValueError, match="both continuous and categorical"):
         CVAENormativeModel(continuous=["age"], categorical=["age"])
+    with pytest.raises(ValueError, match="spread_by 'scanner' is not a categorical covariate"):
+        CVAENormativeModel(spread_by="scanner")
     images, covariates = _train_rows(coarse_data)
     with pytest.raises(ValueError, match="18 images but 17 rows"):
         _model().fit(images, covariates.iloc[1:])
@@ -133,9 +154,11 @@ def test_a_run_of_the_normative_recipe_scores_from_the_command_line(coarse_cohor
     loaded = CVAENormativeModel.from_run(str(run))  # its fit trains nothing
     before = {name: value.clone() for name, value in loaded.network.state_dict().items()}
     data = NormativeData.from_item(coarse_cohort)
+    assert loaded.predict(data.covariates([0]), data.rows([0])[:]).spread is None
     loaded.fit(*_train_rows(data))
     assert all(torch.equal(before[name], value)
                for name, value in loaded.network.state_dict().items())
+    assert sorted(loaded.spread.spreads) == ["site1", "site2", "site3"]
     with pytest.raises(ValueError, match="images of shape .4, 4, 4. for a model trained on "
                                          ".25, 29, 24."):
         loaded.fit(np.zeros((18, 1, 4, 4, 4), np.float32), _train_rows(data)[1])

@@ -13,7 +13,8 @@ say about a subject.
   with the project's training loop (:class:`~pynet_cvae.interfaces.DeepLearningInterface`
   and the model's objective), the recipe ``pynet-cvae train --recipe normative``
   trains from the command line; :meth:`CVAENormativeModel.from_run` takes such a
-  trained run, and its :meth:`~CVAENormativeModel.fit` then only checks the data.
+  trained run, and its :meth:`~CVAENormativeModel.fit` then only checks the data
+  (and learns the spreads below).
 - :meth:`CVAENormativeModel.predict` encodes each subject under its observed
   covariates (the mean of ``q(z | x, c)``) and decodes it under the requested ones:
   the reconstruction with the true covariates is the expected image the z-scores
@@ -21,6 +22,18 @@ say about a subject.
   counterfactual (another age, the reference site: harmonisation without keeping
   the residual). A reconstruction is smoother than an image: the calibration on
   held-out healthy subjects (:mod:`~pynet_cvae.normative.scoring`) standardises that.
+- Its decoder adds to the convolutions' output every voxel's own cubic polynomial of
+  age and its sex and site offsets (``condition_map=3``: the baseline's per-voxel
+  regression inside the network), and its objective a latent independence term of
+  weight 300
+  (:class:`~pynet_cvae.plugins.cvae.objective.LatentIndependence`): without them the
+  reconstructions fitted held-out subjects worse than the baseline and the latent
+  code told the site, which harmonised images then kept
+  (:data:`~pynet_cvae.plugins.cvae.recipes.NORMATIVE_MODEL`).
+- Sites differ in noise: :meth:`CVAENormativeModel.fit` also learns each site's
+  per-voxel spread of the training residuals (a
+  :class:`~pynet_cvae.normative.spread.GroupSpread`, as the mass-univariate baseline
+  does), which :meth:`~CVAENormativeModel.predict` returns with the reconstruction.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ from ...conditions import Condition
 from ...interfaces import set_num_threads
 from ...normative.covariates import covariate_kinds
 from ...normative.protocol import Expectation
+from ...normative.spread import GroupSpread
 from .recipes import NORMATIVE_EPOCHS, NORMATIVE_MODEL
 from .zoo.conditional.model import ConditionalCVAE
 
@@ -53,6 +67,9 @@ class CVAENormativeModel:
         Continuous covariates (standardised in the condition).
     categorical : sequence of str
         Categorical covariates (one-hot in the condition).
+    spread_by : str, optional
+        The categorical covariate whose groups get their own residual spread
+        (default ``"site"``); None pools every subject.
     epochs : int
         Training epochs of :meth:`fit` (default
         :data:`~pynet_cvae.plugins.cvae.recipes.NORMATIVE_EPOCHS`, 80: fewer leave the
@@ -80,15 +97,21 @@ class CVAENormativeModel:
         The trained network.
     history : History or None
         The training history of :meth:`fit`.
+    spread : GroupSpread
+        The per-group residual spreads learned by :meth:`fit`.
     """
 
     def __init__(self, continuous: Sequence[str] = ("age",),
                  categorical: Sequence[str] = ("sex", "site"),
-                 epochs: int = NORMATIVE_EPOCHS,
+                 spread_by: Optional[str] = "site", epochs: int = NORMATIVE_EPOCHS,
                  batch_size: int = 16, learning_rate: float = 2e-3, seed: int = 0,
                  threads: Optional[int] = None, device: str = "cpu",
                  progress: Optional[bool] = None, **model: Any):
         self.kinds = covariate_kinds(continuous, categorical)
+        if spread_by is not None and spread_by not in categorical:
+            raise ValueError(f"spread_by {spread_by!r} is not a categorical covariate "
+                             f"{list(categorical)}: expected one of them, or None")
+        self.spread = GroupSpread(spread_by)
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} {value!r} is invalid: expected an int >= 1")
@@ -107,7 +130,7 @@ class CVAENormativeModel:
     # ------------------------------------------------------------------ building
     @classmethod
     def from_run(cls, checkpoint: str, batch_size: int = 16, threads: Optional[int] = None,
-                 device: str = "cpu") -> "CVAENormativeModel":
+                 device: str = "cpu", spread_by: Optional[str] = "site") -> "CVAENormativeModel":
         """A model trained by ``pynet-cvae train --recipe normative`` (or saved by
         :meth:`fit` through such a run).
 
@@ -121,11 +144,14 @@ class CVAENormativeModel:
             torch threads while predicting.
         device : str
             Where the network runs.
+        spread_by : str, optional
+            Of the constructor (ignored when the run's condition has no such
+            categorical covariate).
 
         Returns
         -------
         CVAENormativeModel
-            Trained: its :meth:`fit` checks the data and trains nothing.
+            Trained: its :meth:`fit` checks the data and learns only the spreads.
         """
         from .commands.sample import resolve_checkpoint
         from ...trained import load_trained_model
@@ -142,7 +168,7 @@ class CVAENormativeModel:
         continuous = [name for name, kind in kinds.items() if kind == "continuous"]
         categorical = [name for name, kind in kinds.items() if kind == "categorical"]
         model = cls(continuous, categorical, batch_size=batch_size, threads=threads,
-                    device=device)
+                    device=device, spread_by=spread_by if spread_by in categorical else None)
         model.kinds = kinds  # the condition's order
         model.network, model.trained = network, True
         logger.info("normative CVAE loaded from %s", path)
@@ -156,8 +182,9 @@ class CVAENormativeModel:
 
     # ------------------------------------------------------------------ protocol
     def fit(self, images: Any, covariates: pd.DataFrame) -> "CVAENormativeModel":
-        """Train the network on healthy images (a model :meth:`from_run` trains nothing:
-        the images' shape and the covariates are checked against it).
+        """Train the network on healthy images, then learn the spreads of their
+        residuals (a model :meth:`from_run` trains nothing: the images' shape and the
+        covariates are checked against it, and the spreads learned).
 
         Parameters
         ----------
@@ -182,14 +209,19 @@ class CVAENormativeModel:
                              "Z) volumes of one channel")
         if self.trained:
             self._check_data(shape[1:], covariates)
-            return self
+        else:
+            self._train(images, covariates, shape[1:])
+        self._learn_spread(images, covariates)
+        return self
+
+    def _train(self, images: Any, covariates: pd.DataFrame, shape: Sequence[int]) -> None:
         from ...datasets import DataManager
         from ...datasets.transforms import Flatten
         from ...interfaces import DeepLearningInterface
         from ...seeding import seed_everything
 
         seed_everything(self.seed)
-        network = self._build(covariates, shape[1:])
+        network = self._build(covariates, shape)
         labels = network.condition.table_values(covariates).numpy().astype(np.float32)
         manager = DataManager.from_numpy(
             train_inputs=np.asarray(images[0:len(images)], dtype=np.float32),
@@ -202,7 +234,19 @@ class CVAENormativeModel:
         self.history, _ = interface.training(manager=manager, nb_epochs=self.epochs,
                                              with_validation=False)
         self.network, self.trained = interface.model.eval(), True
-        return self
+
+    def _learn_spread(self, images: Any, covariates: pd.DataFrame) -> None:
+        """The spreads of the training images' residuals, a batch at a time."""
+        def residuals():
+            for start in range(0, len(images), self.batch_size):
+                rows = slice(start, min(start + self.batch_size, len(images)))
+                batch = np.asarray(images[rows], dtype=np.float32)
+                table = covariates.iloc[rows].reset_index(drop=True)
+                expected = self._reconstruct(table, batch, table)
+                yield (self.spread.groups(table),
+                       (batch - expected).reshape(len(batch), -1))
+
+        self.spread.fit(residuals())
 
     def _check_data(self, shape: Sequence[int], covariates: pd.DataFrame) -> None:
         if tuple(shape) != tuple(self.network.image_shape):
@@ -228,8 +272,8 @@ class CVAENormativeModel:
         Returns
         -------
         Expectation
-            ``mean`` ``(N, 1, X, Y, Z)``; no spread (the calibration standardises the
-            residuals).
+            ``mean`` ``(N, 1, X, Y, Z)``, and ``spread`` of that shape: each subject's
+            group spread under ``observed`` (None before :meth:`fit` has learned it).
         """
         if self.network is None:
             raise RuntimeError("CVAENormativeModel.predict before fit")
@@ -239,6 +283,14 @@ class CVAENormativeModel:
         if not len(images) == len(covariates) == len(observed):
             raise ValueError(f"{len(images)} images, {len(covariates)} rows of covariates "
                              f"and {len(observed)} observed: expected one row per image")
+        mean = self._reconstruct(covariates, images, observed)
+        spread = self.spread.predict(observed).reshape(mean.shape) \
+            if self.spread.spreads else None
+        return Expectation(mean=mean, spread=spread)
+
+    def _reconstruct(self, covariates: pd.DataFrame, images: Any,
+                     observed: pd.DataFrame) -> np.ndarray:
+        """The images encoded under ``observed`` and decoded under ``covariates``."""
         network, condition = self.network, self.network.condition
         device = next(network.parameters()).device
         shape = (len(images), 1) + tuple(network.image_shape)
@@ -254,5 +306,5 @@ class CVAENormativeModel:
                 z_mu, _ = network.encode_latent(x, condition.encode(sources[rows]).to(device))
                 made = network.decode(z_mu, condition.encode(targets[rows]).to(device))
                 mean[rows] = made.reshape((-1,) + shape[1:]).cpu().numpy()
-        return Expectation(mean=mean)
+        return mean
 

@@ -15,7 +15,7 @@ from pynet_cvae.cli import main
 from pynet_cvae.plugins.cvae import CVAE
 from pynet_cvae.plugins.cvae.export import (FORMATS, METADATA_KEY, export_part,
                                             read_export_metadata)
-from pynet_cvae.plugins.cvae.zoo import LearnedPriorCVAE, SemiSupervisedCVAE
+from pynet_cvae.plugins.cvae.zoo import ConditionalCVAE, LearnedPriorCVAE, SemiSupervisedCVAE
 from pynet_cvae.trained import load_trained_model
 
 from ...threads import torch_threads
@@ -164,8 +164,22 @@ def prior_with_covariates():
     return model.eval()
 
 
+def mapped_covariates():
+    """A conditional CVAE with each pixel's cubic map of the covariates (the normative
+    recipe's decoder), the map moved away from zero so that the exported one matters."""
+    torch.manual_seed(0)
+    model = ConditionalCVAE(
+        input_dim=48, image_shape=(6, 8), hidden_dim=16, latent_dim=3, classifier=False,
+        likelihood="gaussian", condition_map=3,
+        condition=[{"kind": "continuous", "name": "age", "mean": 60.0, "std": 12.0},
+                   {"kind": "categorical", "name": "site", "n_classes": 3}])
+    torch.nn.init.normal_(model.condition_map.linear.weight, std=0.5)
+    return model.eval()
+
+
 ZOO = {
     "prior-covariates": prior_with_covariates,
+    "condition-map": mapped_covariates,
     "m2": lambda: SemiSupervisedCVAE(input_dim=64, hidden_dim=16, latent_dim=4,
                                      n_classes=10).eval(),
     "tutorial": lambda: CVAE(input_dim=64, hidden_dim=16, latent_dim=4, n_classes=10).eval(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from ....commands.normative import STUDY, add_study_arguments, run_study
+from ....commands.normative import STUDY, add_study_arguments, run_study, spread_column
 from ....commands.types import positive_float, positive_int
 from ..recipes import NORMATIVE_EPOCHS
 
@@ -70,17 +70,19 @@ def run_cvae(arguments: argparse.Namespace) -> int:
     from ..normative import CVAENormativeModel
 
     batch_size = arguments.batch_size or DEFAULT_BATCH_SIZE
+    spread_by = spread_column(arguments)
     if arguments.checkpoint is not None:
         model = CVAENormativeModel.from_run(arguments.checkpoint, batch_size=batch_size,
                                             threads=arguments.threads,
-                                            device=arguments.device)
+                                            device=arguments.device, spread_by=spread_by)
         expected = sorted(list(arguments.continuous) + list(arguments.categorical))
         if sorted(model.kinds) != expected:
             raise ValueError(f"the run's condition is {list(model.kinds)}, not the "
                              f"covariates {expected} (--continuous, --categorical)")
     else:
         model = CVAENormativeModel(arguments.continuous, arguments.categorical,
-                                   epochs=arguments.epochs, batch_size=batch_size,
+                                   spread_by=spread_by, epochs=arguments.epochs,
+                                   batch_size=batch_size,
                                    learning_rate=arguments.learning_rate,
                                    seed=arguments.seed, threads=arguments.threads,
                                    device=arguments.device, latent_dim=arguments.latent_dim,

@@ -7,7 +7,9 @@ from two kinds of network, given as modules (injection) or as registered names:
     An image to ``features`` numbers: :class:`DenseTrunk`, :class:`Conv2dTrunk`,
     :class:`Conv3dTrunk`, :class:`VolumeTrunk` (brain volumes). An encoder is a trunk
     and a :class:`GaussianHead` (which also sees the condition); a classifier is a
-    trunk (its own, or the encoder's) and a :class:`ClassifierHead`.
+    trunk (its own, or the encoder's) and a :class:`ClassifierHead`; a
+    :class:`ConditionMap` adds each pixel's own function of the condition to a
+    decoder's output.
 *decoders* ``Decoder(input_dim, hidden_dim, image_shape)``
     A latent vector and the encoded condition, concatenated (``input_dim``
     numbers), to the logits (or means) of every pixel: :class:`DenseDecoder`,
@@ -27,11 +29,11 @@ from ....registry import Networks
 from .convolutional import (Conv2dDecoder, Conv2dTrunk, Conv3dDecoder, Conv3dTrunk,
                             VolumeDecoder, VolumeTrunk)
 from .dense import DenseDecoder, DenseTrunk
-from .heads import ClassifierHead, GaussianHead
+from .heads import ClassifierHead, ConditionMap, GaussianHead
 
 __all__ = ["DenseTrunk", "DenseDecoder", "Conv2dTrunk", "Conv2dDecoder", "Conv3dTrunk",
            "Conv3dDecoder", "VolumeTrunk", "VolumeDecoder", "GaussianHead", "ClassifierHead",
-           "build_network"]
+           "ConditionMap", "build_network"]
 
 
 def build_network(network: Union[str, nn.Module], role: str, *arguments: Any) -> nn.Module:

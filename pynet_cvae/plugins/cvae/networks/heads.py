@@ -1,8 +1,9 @@
-"""Small heads on a trunk's features: the encoder's Gaussian and the classifier."""
+"""Small heads: the encoder's Gaussian and the classifier on a trunk's features, and
+the per-pixel map of the condition beside a decoder."""
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -51,3 +52,43 @@ class ClassifierHead(nn.Linear):
 
     def __init__(self, features: int, n_classes: int) -> None:
         super().__init__(features, n_classes)
+
+
+class ConditionMap(nn.Module):
+    """Each pixel's own polynomial of the encoded condition, added to a decoder's output.
+
+    The map's inputs are the encoded condition and, for the continuous columns, their
+    powers 2 to ``degree``: with age standardised and sex and site one-hot, each voxel
+    gets its own intercept, sex and site offsets and cubic ageing curve (``degree=3``),
+    as the mass-univariate regression gives it. It starts at zero.
+
+    Parameters
+    ----------
+    condition_dim : int
+        The size of the encoded condition.
+    continuous : sequence of int
+        The columns of the encoded condition that hold continuous covariates.
+    degree : int
+        The polynomial's degree in the continuous columns (at least 1).
+    output_dim : int
+        The pixels (the decoder's output size).
+    """
+
+    def __init__(self, condition_dim: int, continuous: Sequence[int], degree: int,
+                 output_dim: int) -> None:
+        super().__init__()
+        if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
+            raise ValueError(f"degree {degree!r} is invalid: expected an int >= 1")
+        self.degree = degree
+        self.register_buffer("continuous", torch.as_tensor(list(continuous),
+                                                           dtype=torch.long))
+        powers = (degree - 1) * len(self.continuous)
+        self.linear = nn.Linear(condition_dim + powers, output_dim)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, condition: torch.Tensor) -> torch.Tensor:
+        """``(batch, output_dim)``: every pixel's value of its polynomial."""
+        values = condition[:, self.continuous]
+        features = [condition] + [values ** power for power in range(2, self.degree + 1)]
+        return self.linear(torch.cat(features, dim=1))

@@ -155,3 +155,55 @@ def test_terms_are_the_shared_objects():
     assert isinstance(model.objective["cross_entropy"], Classification)
     assert isinstance(model.objective["consistency"], Consistency)
     assert model.objective["consistency"].samples == 2
+
+
+def test_a_condition_map_gives_each_pixel_its_own_covariate_effects():
+    condition = Condition([Continuous("age", mean=0.0, std=1.0), Categorical("site", 2)])
+    # convolutions share their weights across the image, a dense decoder would not
+    fields = dict(input_dim=256, image_shape=(16, 16), hidden_dim=16, latent_dim=2,
+                  encoder="Conv2dTrunk", decoder="Conv2dDecoder", classifier=False,
+                  likelihood="gaussian", condition=condition.to_spec())
+    torch.manual_seed(0)
+    plain = ConditionalCVAE(**fields)
+    torch.manual_seed(0)
+    mapped = ConditionalCVAE(**fields, condition_map=1)
+    assert plain.condition_map is None
+    assert mapped.condition_map.linear.weight.shape == (256, 3)
+    # the cubic map also sees age squared and cubed (age is the continuous column 0)
+    cubic = ConditionalCVAE(**fields, condition_map=3).condition_map
+    assert cubic.linear.weight.shape == (256, 5) and cubic.continuous.tolist() == [0]
+    values = torch.tensor([[2.0, 1.0]])
+    encoded = condition.encode(values)
+    with torch.no_grad():
+        cubic.linear.weight.zero_()
+        cubic.linear.weight[:, 3:] = torch.tensor([1.0, 10.0])
+    expected = 2.0 ** 2 + 10 * 2.0 ** 3
+    assert torch.allclose(cubic(encoded), torch.full((1, 256), expected))
+    mapped.decoder.load_state_dict(plain.decoder.state_dict())
+    z, encoded = torch.randn(5, 2), condition.encode(torch.tensor([[0.5, 1.0]] * 5))
+    # zero before training: the decoder alone
+    assert torch.equal(mapped.decode(z, encoded), plain.decode(z, encoded))
+    rebuilt = Networks.get("ConditionalCVAE")(**mapped.config_dict())
+    assert rebuilt.config.condition_map == 1 and rebuilt.condition_map is not None
+    for bad in (True, -1, 1.5):
+        with pytest.raises(ValueError, match="condition_map must be an integer >= 0"):
+            ConditionalCVAE(**fields, condition_map=bad)
+
+    # pixels whose intercept and ageing differ one from another, and one site brighter
+    generator = torch.Generator().manual_seed(1)
+    intercept = torch.rand(256, generator=generator)
+    slope = torch.randn(256, generator=generator)
+    ages = torch.randn(128, generator=generator)
+    sites = torch.randint(0, 2, (128,), generator=generator)
+    images = intercept + ages[:, None] * slope * 0.2 + 0.3 * sites[:, None]
+    encoded = condition.encode(torch.stack([ages, sites.float()], dim=1))
+    losses = {}
+    for name, model in (("plain", plain), ("mapped", mapped)):
+        optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(150):  # the decoder at z = 0: what the covariates explain
+            optimiser.zero_grad()
+            loss = ((model.decode(torch.zeros(128, 2), encoded) - images) ** 2).mean()
+            loss.backward()
+            optimiser.step()
+        losses[name] = loss.item()
+    assert losses["mapped"] < 1e-4 and losses["mapped"] < losses["plain"] / 3

@@ -64,6 +64,15 @@ class ConditionalConfig:
         correlations over a batch between the latent means and the condition
         (:class:`~pynet_cvae.plugins.cvae.objective.LatentIndependence`), so that
         decoding under other covariates moves the image as the covariates do.
+    condition_map : int, default 0
+        Add to the decoder's output each pixel's (or voxel's) own polynomial of the
+        encoded condition, of this degree in the continuous covariates (0: none; 3:
+        each voxel's cubic ageing curve and its sex and site offsets, the
+        mass-univariate regression inside the model:
+        :class:`~pynet_cvae.plugins.cvae.networks.ConditionMap`). The decoder's
+        convolutions share their weights across the image; the map gives every voxel
+        its own effects of the covariates and leaves the latent code the subject's own
+        anatomy.
     """
 
     input_dim: int = 784
@@ -84,10 +93,15 @@ class ConditionalConfig:
     consistency_weight: float = 1.0
     consistency_samples: int = 0
     independence_weight: float = 0.0
+    condition_map: int = 0
 
     def __post_init__(self) -> None:
         for name in ("input_dim", "hidden_dim", "latent_dim", "n_classes"):
             check_positive(name, getattr(self, name))
+        if isinstance(self.condition_map, bool) or not isinstance(self.condition_map, int) \
+                or self.condition_map < 0:
+            raise ValueError(f"condition_map must be an integer >= 0 (the map's degree, 0: "
+                             f"no map), got {self.condition_map!r}")
         if self.image_shape is not None:
             self.image_shape = tuple(int(side) for side in self.image_shape)
         if self.likelihood not in LIKELIHOODS:

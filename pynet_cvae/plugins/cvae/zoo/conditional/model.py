@@ -19,7 +19,7 @@ from .....averaging import AveragedWeights, WeightAverage
 from .....distributed import batch_noise_like
 from .....registry import Networks
 from .....conditions import as_condition
-from ...networks import ClassifierHead, GaussianHead, build_network
+from ...networks import ClassifierHead, ConditionMap, GaussianHead, build_network
 from ...objective import (Classification, Consistency, ForwardState, KLDivergence,
                           LatentIndependence, Objective, Reconstruction, Term,
                           make_likelihood)
@@ -94,6 +94,9 @@ class ConditionalCVAE(ZooModel):
         self.decoder = build_network(decoder or config.decoder, "decoder",
                                      self.latent_dim + width, self.hidden_dim,
                                      self.image_shape)
+        self.condition_map = ConditionMap(width, self.condition.continuous_columns,
+                                          config.condition_map, config.input_dim) \
+            if config.condition_map else None
         self._build_classifier(classifier_trunk)
         self.objective = Objective(self.objective_terms())
 
@@ -186,7 +189,11 @@ class ConditionalCVAE(ZooModel):
         condition : torch.Tensor
             ``(batch, width)`` encoded conditions.
         """
-        return self.decoder(torch.cat([z, condition.to(z.dtype)], dim=1))
+        condition = condition.to(z.dtype)
+        output = self.decoder(torch.cat([z, condition], dim=1))
+        if self.condition_map is not None:
+            output = output + self.condition_map(condition)
+        return output
 
     def decode(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """Images (the likelihood's mean) from latent vectors and encoded conditions."""
