@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .fidelity import frechet_distance, precision_recall
-from .judge import MIN_STEPS, accuracy_on_rows, embed, read_split, train_judge
+from .judge import JUDGE_EPOCHS, MIN_STEPS, accuracy_on_rows, embed, read_split, train_judge
 
 __all__ = ["fidelity_scores", "classification_accuracy_score", "SAMPLE_BLOCK"]
 
@@ -96,7 +96,7 @@ def fidelity_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np.n
 
 def classification_accuracy_score(model: torch.nn.Module, images: np.ndarray,
                                   metadata_path: str, images_per_class: int = 1000,
-                                  epochs: int = 4, min_steps: int = MIN_STEPS,
+                                  epochs: int = JUDGE_EPOCHS, min_steps: int = MIN_STEPS,
                                   seed: int = 0, device: Any = "cpu") -> Dict[str, Any]:
     """The Classification Accuracy Score of a class-conditioned model.
 
@@ -115,7 +115,7 @@ def classification_accuracy_score(model: torch.nn.Module, images: np.ndarray,
         Its table (``label`` and ``split`` columns).
     images_per_class : int, default 1000
         Training images per class of each classifier.
-    epochs : int, default 4
+    epochs : int, default :data:`~pynet_cvae.plugins.cvae.judge.JUDGE_EPOCHS`
         The classifiers' epochs, or more: see ``min_steps``.
     min_steps : int, default :data:`~pynet_cvae.plugins.cvae.judge.MIN_STEPS`
         The fewest optimisation steps of each classifier.

@@ -1,3 +1,4 @@
+import argparse
 import os
 import re
 import shutil
@@ -8,8 +9,10 @@ import torch
 
 from pynet_cvae.checkpoint import checksum_path, load_checkpoint, save_checkpoint
 from pynet_cvae.plugins.cvae.evaluation import evaluate_model
-from pynet_cvae.plugins.cvae.judge import (Judge, JudgeCNN, load_or_train_judge, predict,
-                                           read_split)
+from pynet_cvae.cli import build_parser
+from pynet_cvae.plugins.cvae.judge import (EMBEDDING_WIDTH, JUDGE_EPOCHS, Judge, JudgeCNN,
+                                           load_or_train_judge, predict, read_split,
+                                           train_judge)
 
 from ...threads import torch_threads
 
@@ -122,3 +125,31 @@ def test_evaluate_measures_the_judge_instead_of_reading_its_claim(digits, digits
                              max_test_images=100)
     assert results["judge_test_accuracy"] != 0.999
     assert 0.8 < results["judge_test_accuracy"] <= 1.0
+
+
+# ---------------------------------------------------------------- its training
+def test_the_judge_trains_reproducibly_on_shifted_images_without_touching_torch_rng(digits):
+    rows, labels = read_split(digits.metadata_path, "train")
+    # digits enlarged to 24 x 24 pixels: large enough to be shifted (by 1 pixel)
+    images = np.kron(np.load(digits.input_path)[rows[:256]], np.ones((1, 1, 3, 3),
+                                                                      np.float32))
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    with torch_threads(1):
+        first, second = (train_judge(images, np.arange(256), labels[:256], 10, epochs=1,
+                                     min_steps=4) for _ in range(2))
+    assert torch.equal(torch.random.get_rng_state(), before)
+    for (name, value), other in zip(first.state_dict().items(),
+                                    second.state_dict().values()):
+        assert torch.equal(value, other), name
+    assert first.embed(torch.from_numpy(images[:5])).shape == (5, EMBEDDING_WIDTH)
+    assert not first.training
+
+
+def test_evaluate_help_gives_the_judges_own_epochs():
+    parser = build_parser()
+    evaluate = next(action for action in parser._actions
+                    if isinstance(action, argparse._SubParsersAction)).choices["evaluate"]
+    judge_epochs = next(action for action in evaluate._actions
+                        if "--judge-epochs" in action.option_strings)
+    assert f"default {JUDGE_EPOCHS}," in judge_epochs.help

@@ -57,8 +57,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           help="evaluate a seeded random subset of the test split")
     evaluate.add_argument("--judge-dir", default=None,
                           help="where the judge is cached (default: beside the data)")
-    evaluate.add_argument("--judge-epochs", type=positive_int, default=4,
-                          help="the judge's training epochs (default 4)")
+    evaluate.add_argument("--judge-epochs", type=positive_int, default=None,
+                          help="the judge's training epochs (default 10, the judge's own)")
     evaluate.add_argument("--json", default=None,
                           help="write the results there (default: evaluation.json beside "
                                "the first checkpoint)")
@@ -106,7 +106,7 @@ def evaluate(arguments: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     from ....interfaces import resolve_device
     from ....trained import load_trained_model
     from ..evaluation import evaluate_model
-    from ..judge import load_or_train_judge
+    from ..judge import JUDGE_EPOCHS, load_or_train_judge
     from ....commands.train import fetch_dataset
 
     if arguments.threads is not None:
@@ -128,7 +128,8 @@ def evaluate(arguments: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
         if model.condition.is_class_only:  # the judge scores classes alone
             judge = load_or_train_judge(data.input_path, data.metadata_path,
                                         cache_dir=arguments.judge_dir,
-                                        epochs=arguments.judge_epochs, device=device)
+                                        epochs=arguments.judge_epochs or JUDGE_EPOCHS,
+                                        device=device)
         results[name] = evaluate_model(
             model, data.input_path, data.metadata_path, judge,
             iw_samples=arguments.iw_samples, samples_per_class=arguments.samples_per_class,
