@@ -33,7 +33,6 @@ def test_evaluation_reports_every_measure(trained_conditional, digits, digits_ju
     assert trained_conditional.training is False
 
 
-
 def test_evaluation_trains_the_cas_classifiers_as_the_command_asks(trained_conditional,
                                                                     digits, digits_judge):
     # evaluate --cas N: the classifiers train inside the evaluation's no-grad context
@@ -44,6 +43,7 @@ def test_evaluation_trains_the_cas_classifiers_as_the_command_asks(trained_condi
     assert results["cas_images_per_class"] == 20
     assert results["cas_real"] > 0.7 and results["cas"] > 0.5
     assert torch.is_grad_enabled()
+
 
 def test_more_importance_samples_tighten_the_estimate(trained_conditional, digits):
     images = np.load(digits.input_path, mmap_mode="r")

@@ -128,9 +128,9 @@ def test_evaluate_measures_the_judge_instead_of_reading_its_claim(digits, digits
 
 
 # ---------------------------------------------------------------- its training
-def test_the_judge_trains_reproducibly_on_shifted_images_without_touching_torch_rng(digits):
+def test_the_judge_trains_reproducibly_without_touching_torch_rng(digits):
     rows, labels = read_split(digits.metadata_path, "train")
-    # digits enlarged to 24 x 24 pixels: large enough to be shifted (by 1 pixel)
+    # digits enlarged to 24 x 24 pixels, so that the random shifts (1 pixel) are drawn
     images = np.kron(np.load(digits.input_path)[rows[:256]], np.ones((1, 1, 3, 3),
                                                                       np.float32))
     torch.manual_seed(123)
