@@ -30,7 +30,8 @@ from typing import Dict, List
 
 #: The variants of the quality comparison: extra ``pynet-cvae train`` arguments. The
 #: default is the convolutional conditional model; the dense ("mlp") variants show
-#: what each option changes.
+#: what each option changes, the ``aggregate-prior`` ones what the recipe of that name
+#: (a KL weight of 0.3, a mixture prior fitted to the codes) owes to each choice.
 #: Dense networks instead of the default convolutional ones.
 DENSE: List[str] = ["--model.encoder", "DenseTrunk", "--model.decoder", "DenseDecoder"]
 VARIANTS: Dict[str, List[str]] = {
@@ -44,6 +45,15 @@ VARIANTS: Dict[str, List[str]] = {
     "mlp-kl-warmup-5": [*DENSE, "--kl_warmup", "5"],
     "mlp-latent-10": [*DENSE, "--model.latent_dim", "10"],
     "mlp-separate-classifier": [*DENSE, "--model.classifier_trunk", "DenseTrunk"],
+    "aggregate-prior": ["--recipe", "aggregate-prior"],
+    "default-aggregate-prior": ["--model.aggregate_prior", "10"],
+    "aggregate-prior-kl-0.1": ["--recipe", "aggregate-prior", "--model.kl_weight", "0.1"],
+    "aggregate-prior-consistency-3": ["--recipe", "aggregate-prior",
+                                      "--model.consistency_weight", "3"],
+    "aggregate-prior-kl-0.2-consistency-3": ["--recipe", "aggregate-prior",
+                                             "--model.kl_weight", "0.2",
+                                             "--model.consistency_weight", "3"],
+    "aggregate-prior-40-epochs": ["--recipe", "aggregate-prior", "--epochs", "40"],
 }
 
 #: The semi-supervised comparison (100 labelled images per class): each network

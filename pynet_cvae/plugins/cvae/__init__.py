@@ -15,7 +15,8 @@ A model is conditioned on a :class:`Condition` (the core's
 :mod:`pynet_cvae.conditions`): named covariates, categorical or continuous; its objective is a list of terms
 (:mod:`.objective`). Every model has the generation interface of
 :class:`GenerativeMixin` (``sample``, ``encode``, ``reconstruct``, ``interpolate``);
-:mod:`.evaluation` and :mod:`.judge` measure them, :mod:`.response` how generated
+:class:`AggregatePrior` (:mod:`.aggregate_prior`) is a sampling prior fitted to the
+training codes; :mod:`.evaluation` and :mod:`.judge` measure them, :mod:`.response` how generated
 images follow a continuous covariate, :func:`load_trained_model` loads what
 ``pynet-cvae train`` wrote, :mod:`.recipes` are its recipes, :mod:`.semisupervised`
 prepares partly labelled data and :mod:`.augmentation` makes the augmented views of
@@ -26,6 +27,7 @@ VAE of 3-D volumes as a normative model of brain images (``pynet-cvae normative 
 from ...conditions import Categorical, Condition, Continuous
 from ...trained import load_trained_model, save_model_config  # noqa: F401  (their former place)
 from . import networks
+from .aggregate_prior import AggregatePrior, AggregatePriorFit, fit_aggregate_prior
 from .generation import Encoding, GenerativeMixin, sample_grid, write_sample_grid
 from .grid import make_grid, save_grid_png
 from .metrics import ClassifierAccuracy
@@ -48,6 +50,7 @@ __all__ = [
     "Condition", "Categorical", "Continuous",
     "ConditionalSampler", "sampling", "make_grid", "save_grid_png",
     "GenerativeMixin", "Encoding", "sample_grid", "write_sample_grid",
+    "AggregatePrior", "AggregatePriorFit", "fit_aggregate_prior",
     "KLWarmup", "TemperatureSchedule",
     "covariate_response", "Response", "CVAENormativeModel",
     "networks",

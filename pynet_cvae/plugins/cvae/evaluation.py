@@ -22,8 +22,9 @@ metadata (``conditional_likelihood`` is then True):
 ``classifier_accuracy``
     The accuracy of the model's classifier on the test images (with a classifier).
 ``generation_accuracy`` (and ``_worst``, ``_per_class``)
-    The fraction of generated images (``samples_per_class`` per class, z ~ N(0, I),
-    the same z for every class) that an independent judge
+    The fraction of generated images (``samples_per_class`` per class, the same
+    standard normal draws for every class through the model's sampling prior: N(0, I),
+    a learned p(z|c), or a fitted aggregate prior) that an independent judge
     (:mod:`~pynet_cvae.plugins.cvae.judge`) assigns to the requested class.
 ``diversity_ratio_mean`` / ``_min``
     Per class, the mean pairwise Euclidean distance between generated images over
@@ -422,7 +423,7 @@ def generation_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np
     rng = np.random.default_rng(seed + 3)
     accuracy, diversity = [], []
     for label in range(model.n_classes):
-        generated = model.sample([label], z=z).float()
+        generated = model.sample([label], z=z, generator=generator).float()
         accuracy.append(float((predict(judge, generated) == label).float().mean()))
         real_rows = rows[labels == label]
         if len(real_rows) < 2:

@@ -16,6 +16,10 @@ on a few small ones:
     condition of an image may be left out and is predicted.
 ``prior_parameters(c)``
     The prior p(z|c) as a mean and a log-variance: N(0, I) unless a model learns one.
+``prior_latent(noise, values, c, generator)``
+    The latent vectors generated from: standard normal draws through the prior, or
+    through a sampling prior fitted after training
+    (:class:`~pynet_cvae.plugins.cvae.AggregatePrior`).
 
 A condition is given as class ids for a class-only model (``model.sample([3, 7],
 n=8)``), or as a mapping covariate -> values (``model.sample({"age": [40, 80]})``),
@@ -124,7 +128,8 @@ class GenerativeMixin:
         temperature : float, default 1.0
             Scales the draws (lower: more typical images, less variety).
         generator : torch.Generator, optional
-            A CPU generator making the draws reproducible.
+            A CPU generator making the draws reproducible (those of ``z``, and the
+            components of a fitted aggregate prior, drawn even when ``z`` is given).
 
         Returns
         -------
@@ -147,8 +152,35 @@ class GenerativeMixin:
             noise = z.to(device).repeat(values.shape[0], 1)
             condition = self.condition.encode(values.repeat_interleave(count, dim=0)
                                               ).to(device)
-            prior_mu, prior_var = self.prior_parameters(condition)
-            return self.decode(prior_mu + noise * torch.exp(prior_var / 2), condition)
+            latent = self.prior_latent(noise, values.repeat_interleave(count, dim=0),
+                                       condition, generator)
+            return self.decode(latent, condition)
+
+    def prior_latent(self, noise: torch.Tensor, values: torch.Tensor,
+                     condition: torch.Tensor,
+                     generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Latent vectors to generate from, given standard normal draws.
+
+        Parameters
+        ----------
+        noise : torch.Tensor
+            ``(n, latent_dim)`` standard normal draws (scaled by a temperature).
+        values : torch.Tensor
+            The ``n`` condition values.
+        condition : torch.Tensor
+            ``(n, width)`` their encodings.
+        generator : torch.Generator, optional
+            For a model whose sampling prior draws more than ``noise`` (a mixture's
+            components).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, latent_dim)``: here ``mu(c) + noise * sigma(c)`` of
+            :meth:`prior_parameters`.
+        """
+        prior_mu, prior_var = self.prior_parameters(condition)
+        return prior_mu + noise * torch.exp(prior_var / 2)
 
     def encode(self, x: torch.Tensor, labels: Optional[Labels] = None) -> Encoding:
         """Encode flattened images into q(z|x, c).

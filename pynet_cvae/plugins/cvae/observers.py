@@ -108,7 +108,7 @@ class ConditionalSampler:
             values, _ = grid_rows(model, covariate=self.covariate, count=self.rows,
                                   fixed=self.fixed)
             z = torch.randn(self.n_columns, int(model.latent_dim), generator=generator)
-            images = model.sample(values, z=z)
+            images = model.sample(values, z=z, generator=generator)
         else:
             images = self._decode_tutorial_style(model, generator)
         shape = self.image_shape or getattr(model, "image_shape", None) \

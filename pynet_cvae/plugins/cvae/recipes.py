@@ -17,6 +17,11 @@
 ``prior``
     :class:`~pynet_cvae.plugins.cvae.zoo.prior.LearnedPriorCVAE`: the conditional
     recipe with a learned conditional prior p(z|c).
+``aggregate-prior``
+    The conditional recipe with a KL weight of 0.3 and a mixture of 10 Gaussians per
+    class fitted to the training codes after each epoch
+    (:class:`~pynet_cvae.plugins.cvae.AggregatePrior`), which generation draws from
+    (:data:`AGGREGATE_PRIOR_MODEL`).
 ``normative``
     :class:`~pynet_cvae.plugins.cvae.ConditionalCVAE` of 3-D brain volumes (a
     participants table, ``--dataset participants.tsv``, or the synthetic cohort,
@@ -39,9 +44,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import numpy as np
+
 from ...conditions import Condition
 from ...recipes import DataContext, Recipe, TrainingPlan
 from ...registry import Networks, Recipes
+from .aggregate_prior import AggregatePriorFit
 from .metrics import ClassifierAccuracy
 from .observers import ConditionalSampler
 from .schedules import KLWarmup, TemperatureSchedule
@@ -49,7 +57,8 @@ from .zoo import ClassificationLoss, DecodeLoss, VAELoss
 
 __all__ = ["TutorialOptions", "ConditionalOptions", "SemiSupervisedOptions",
            "NormativeOptions", "TutorialRecipe", "ConditionalRecipe", "SemiSupervisedRecipe",
-           "PriorRecipe", "NormativeRecipe", "NORMATIVE_MODEL", "NORMATIVE_EPOCHS",
+           "PriorRecipe", "AggregatePriorRecipe", "AGGREGATE_PRIOR_MODEL",
+           "NormativeRecipe", "NORMATIVE_MODEL", "NORMATIVE_EPOCHS",
            "NORMATIVE_COVARIATES"]
 
 #: The class column of the fetchers' tables.
@@ -200,6 +209,23 @@ def _sampler(context: DataContext, columns: int) -> Tuple[str, Callable[..., Any
         output_dir=os.path.join(context.output, "samples")))
 
 
+def _aggregate_prior_fit(options: ConditionalOptions, model: Any, context: DataContext
+                         ) -> Tuple[str, Callable[..., Any]]:
+    """The observer refitting the model's aggregate prior after each epoch, to the
+    training split's images (every label known)."""
+    if options.hides_labels or options.classifier_only:
+        raise ValueError("--model.aggregate_prior is fitted to the codes of labelled "
+                         "training images of every class: it does not apply with hidden "
+                         "labels or --classifier_only")
+    table = context.metadata()
+    training = (table["split"] == "train").to_numpy() if "split" in table.columns \
+        else np.ones(len(table), dtype=bool)
+    rows = np.flatnonzero(training)
+    return ("after_epoch", AggregatePriorFit(
+        context.input_path, rows, table[LABEL].to_numpy()[rows],
+        images_per_class=model.config.aggregate_prior_images, seed=context.seed))
+
+
 def _class_rows(context: DataContext) -> Dict[str, Any]:
     """The DataManager arguments of a class-conditioned run on the training split."""
     from ...datasets.transforms import Flatten
@@ -281,6 +307,8 @@ class ConditionalRecipe(Recipe):
                 [ClassifierAccuracy()], []
         elif options.kl_warmup:
             plan.observers.append(("before_epoch", KLWarmup(options.kl_warmup)))
+        if getattr(instance, "aggregate_prior", None) is not None:
+            plan.observers.append(_aggregate_prior_fit(options, instance, context))
         plan.observers.append(_sampler(context, options.sample_columns))
         return plan
 
@@ -351,6 +379,10 @@ class SemiSupervisedRecipe(ConditionalRecipe):
         arguments["labelled_per_batch"] = _labelled_per_batch(options.labelled_per_batch,
                                                               context.batch_size)
         instance = Networks.get(network)(**fields)
+        if getattr(instance, "aggregate_prior", None) is not None:
+            raise ValueError("--model.aggregate_prior is fitted to the codes of labelled "
+                             "training images of every class: it does not apply to the "
+                             "semi-supervised recipe")
         observers = list(instance.training_observers())
         if options.kl_warmup:
             observers.append(("before_epoch", KLWarmup(options.kl_warmup)))
@@ -421,6 +453,10 @@ class NormativeRecipe(ConditionalRecipe):
                              "expected a participants table of NIfTI volumes")
         fields, arguments = self._condition(options, model, context)
         instance = Networks.get(network)(**fields)
+        if getattr(instance, "aggregate_prior", None) is not None:
+            raise ValueError("--model.aggregate_prior is fitted to the codes of labelled "
+                             "training images of every class: it does not apply to the "
+                             "semi-supervised recipe")
         observers = list(instance.training_observers())
         if options.kl_warmup:
             observers.append(("before_epoch", KLWarmup(options.kl_warmup)))
@@ -436,3 +472,23 @@ class PriorRecipe(ConditionalRecipe):
 
     network = "LearnedPriorCVAE"
     description = "the conditional CVAE with a learned conditional prior p(z|c)"
+
+
+#: The model fields of the ``aggregate-prior`` recipe beside the conditional recipe's:
+#: on Fashion-MNIST (20 epochs) a KL weight of 0.3 let the codes carry the garments'
+#: details, the fitted prior drew them where the codes lie, and the Frechet distance
+#: fell from 178 to 101 with a higher generation accuracy and diversity
+#: (``benchmarks/cvae_quality.py``; weights 1 and 0.1, a stronger consistency term and
+#: 1 to 40 components were measured too).
+AGGREGATE_PRIOR_MODEL: Dict[str, Any] = {"kl_weight": 0.3, "aggregate_prior": 10}
+
+
+@Recipes.register(name="aggregate-prior")
+class AggregatePriorRecipe(ConditionalRecipe):
+    """The conditional recipe with a weaker KL and an aggregate prior fitted after each
+    epoch (:data:`AGGREGATE_PRIOR_MODEL`): sharper and more varied samples."""
+
+    defaults = {**ConditionalRecipe.defaults,
+                **{f"model.{name}": value for name, value in AGGREGATE_PRIOR_MODEL.items()}}
+    description = ("the conditional CVAE with KL weight 0.3 and a mixture prior fitted to "
+                   "the codes after each epoch: sharper, more varied samples")

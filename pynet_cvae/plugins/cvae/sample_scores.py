@@ -165,7 +165,7 @@ def _samples(model: torch.nn.Module, label: int, count: int,
     for start in range(0, count, SAMPLE_BLOCK):
         z = torch.randn(min(SAMPLE_BLOCK, count - start), model.latent_dim,
                         generator=generator)
-        yield model.sample([label], z=z)
+        yield model.sample([label], z=z, generator=generator)
 
 
 def _real_subset(labels: np.ndarray, n_classes: int, per_class: int, seed: int

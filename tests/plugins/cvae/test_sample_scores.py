@@ -21,7 +21,7 @@ class RealImages:
         self.rng = np.random.default_rng(seed)
         self.n_classes, self.latent_dim = 10, 3
 
-    def sample(self, classes, z):
+    def sample(self, classes, z, generator=None):
         members = self.rows[self.labels == classes[0]]
         chosen = self.rng.choice(members, len(z), replace=True)
         return torch.from_numpy(self.images[chosen].reshape(len(z), -1))

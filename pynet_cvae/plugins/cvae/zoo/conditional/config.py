@@ -73,6 +73,13 @@ class ConditionalConfig:
         convolutions share their weights across the image; the map gives every voxel
         its own effects of the covariates and leaves the latent code the subject's own
         anatomy.
+    aggregate_prior : int, default 0
+        Generate from a mixture of this many Gaussians per class fitted to the
+        training images' latent means (ex-post density estimation:
+        :class:`~pynet_cvae.plugins.cvae.AggregatePrior`; class-only conditions) instead
+        of the prior; 0: from the prior. The training recipes refit it after each epoch.
+    aggregate_prior_images : int, default 1000
+        The training images of each class it is fitted to.
     """
 
     input_dim: int = 784
@@ -94,6 +101,8 @@ class ConditionalConfig:
     consistency_samples: int = 0
     independence_weight: float = 0.0
     condition_map: int = 0
+    aggregate_prior: int = 0
+    aggregate_prior_images: int = 1000
 
     def __post_init__(self) -> None:
         for name in ("input_dim", "hidden_dim", "latent_dim", "n_classes"):
@@ -102,6 +111,14 @@ class ConditionalConfig:
                 or self.condition_map < 0:
             raise ValueError(f"condition_map must be an integer >= 0 (the map's degree, 0: "
                              f"no map), got {self.condition_map!r}")
+        for name in ("aggregate_prior", "aggregate_prior_images"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if self.aggregate_prior and self.aggregate_prior_images < 2 * self.aggregate_prior:
+            raise ValueError(f"aggregate_prior_images must be at least twice the components "
+                             f"({2 * self.aggregate_prior}), got "
+                             f"{self.aggregate_prior_images}")
         if self.image_shape is not None:
             self.image_shape = tuple(int(side) for side in self.image_shape)
         if self.likelihood not in LIKELIHOODS:

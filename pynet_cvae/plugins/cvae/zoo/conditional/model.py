@@ -23,6 +23,7 @@ from ...networks import ClassifierHead, ConditionMap, GaussianHead, build_networ
 from ...objective import (Classification, Consistency, ForwardState, KLDivergence,
                           LatentIndependence, Objective, Reconstruction, Term,
                           make_likelihood)
+from ...aggregate_prior import AggregatePrior
 from ..base import ZooModel, image_shape_of
 from .config import ConditionalConfig
 
@@ -98,6 +99,7 @@ class ConditionalCVAE(ZooModel):
                                           config.condition_map, config.input_dim) \
             if config.condition_map else None
         self._build_classifier(classifier_trunk)
+        self.aggregate_prior = self._build_aggregate_prior()
         self.objective = Objective(self.objective_terms())
 
     def _build_classifier(self, trunk: Optional[nn.Module]) -> None:
@@ -118,6 +120,41 @@ class ConditionalCVAE(ZooModel):
         self.__dict__["_classifier"] = path  # the parts are registered above, not twice
         if config.classifier_average:
             self.classifier_average = AveragedWeights(path)
+
+    def _build_aggregate_prior(self) -> Optional[AggregatePrior]:
+        components = self.config.aggregate_prior
+        if not components:
+            return None
+        if not self.condition.is_class_only:
+            raise ValueError(f"an aggregate prior is fitted per class: the condition has "
+                             f"{self.condition.names}; give aggregate_prior=0")
+        return AggregatePrior(self.n_classes, components, self.latent_dim)
+
+    def prior_latent(self, noise: torch.Tensor, values: torch.Tensor,
+                     condition: torch.Tensor,
+                     generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Latent vectors to generate from: the aggregate prior's once it is fitted,
+        the prior's otherwise.
+
+        Parameters
+        ----------
+        noise : torch.Tensor
+            ``(n, latent_dim)`` standard normal draws (scaled by a temperature).
+        values : torch.Tensor
+            The ``n`` condition values (class ids).
+        condition : torch.Tensor
+            ``(n, width)`` their encodings.
+        generator : torch.Generator, optional
+            Draws the aggregate prior's components (the global generator when None).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, latent_dim)`` latent vectors.
+        """
+        if self.aggregate_prior is not None and self.aggregate_prior.fitted:
+            return self.aggregate_prior.latent(values, noise, generator)
+        return super().prior_latent(noise, values, condition, generator)
 
     def objective_terms(self) -> List[Term]:
         """Reconstruction and KL; with a classifier, its cross-entropy and the
