@@ -145,3 +145,18 @@ def test_the_aggregate_prior_recipe_trains_and_saves_its_prior_fitted(tmp_path, 
     grid = tmp_path / "grid.png"
     assert main(["sample", "--checkpoint", str(run), "--out", str(grid)]) == 0
     assert grid.exists()
+
+
+def test_fitting_the_prior_leaves_the_training_unchanged_bit_for_bit(tmp_path):
+    dense = ["--epochs", "2", "--model.encoder", "DenseTrunk", "--model.decoder",
+             "DenseDecoder", "--model.hidden_dim", "32", "--quiet"]
+    assert main(["train", "--output", str(tmp_path / "plain"), *dense]) == 0
+    assert main(["train", "--output", str(tmp_path / "fitted"), *dense,
+                 "--model.aggregate_prior", "3"]) == 0
+    plain, fitted = (load_checkpoint(str(tmp_path / name / "checkpoints" /
+                                         "model_0_epoch_1.pth"))["model"]
+                     for name in ("plain", "fitted"))
+    assert set(fitted) - set(plain) == {f"aggregate_prior.{name}" for name in (
+        "weights", "means", "scale_tril", "is_fitted")}
+    for name, value in plain.items():
+        assert torch.equal(value, fitted[name]), name
