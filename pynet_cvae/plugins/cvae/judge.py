@@ -27,6 +27,7 @@ import torch.nn.functional as func
 
 from ...checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .augmentation import translate
+from .networks.blocks import conv_block
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -74,7 +75,7 @@ class JudgeCNN(nn.Module):
         if height < 1 or width < 1:
             raise ValueError(f"the judge needs images of at least 4 x 4 pixels, got "
                              f"{self.image_shape}")
-        self.features = nn.Sequential(_conv_block(1, 32), _conv_block(32, 64), nn.Flatten())
+        self.features = nn.Sequential(conv_block(1, 32), conv_block(32, 64), nn.Flatten())
         self.classifier = nn.Sequential(
             nn.Dropout(0.25), nn.Linear(64 * height * width, EMBEDDING_WIDTH), nn.ReLU(),
             nn.Dropout(0.25), nn.Linear(EMBEDDING_WIDTH, n_classes))
@@ -110,15 +111,6 @@ class JudgeCNN(nn.Module):
         """
         hidden = self.features(x.reshape(x.shape[0], 1, *self.image_shape))
         return self.classifier[:3](hidden)
-
-
-def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
-    """Two 3x3 convolutions, each batch-normalised and rectified, then a 2x2 max-pool."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels), nn.ReLU(),
-        nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels), nn.ReLU(), nn.MaxPool2d(2))
 
 
 def read_split(metadata_path: str, split: str) -> Tuple[np.ndarray, np.ndarray]:

@@ -5,10 +5,11 @@ from two kinds of network, given as modules (injection) or as registered names:
 
 *trunks* ``Trunk(image_shape, features)``
     An image to ``features`` numbers: :class:`DenseTrunk`, :class:`Conv2dTrunk`,
-    :class:`Conv3dTrunk`, :class:`VolumeTrunk` (brain volumes). An encoder is a trunk
-    and a :class:`GaussianHead` (which also sees the condition); a classifier is a
-    trunk (its own, or the encoder's) and a :class:`ClassifierHead`; a
-    :class:`ConditionMap` adds each pixel's own function of the condition to a
+    :class:`Conv2dGroupNormTrunk` and :class:`Conv2dBatchNormTrunk` (deeper, for
+    classifiers), :class:`Conv3dTrunk`, :class:`VolumeTrunk` (brain volumes). An
+    encoder is a trunk and a :class:`GaussianHead` (which also sees the condition); a
+    classifier is a trunk (its own, or the encoder's) and a :class:`ClassifierHead`;
+    a :class:`ConditionMap` adds each pixel's own function of the condition to a
     decoder's output.
 *decoders* ``Decoder(input_dim, hidden_dim, image_shape)``
     A latent vector and the encoded condition, concatenated (``input_dim``
@@ -26,12 +27,14 @@ from typing import Any, Sequence, Union
 import torch.nn as nn
 
 from ....registry import Networks
+from .blocks import Conv2dBatchNormTrunk, Conv2dBlockTrunk, Conv2dGroupNormTrunk
 from .convolutional import (Conv2dDecoder, Conv2dTrunk, Conv3dDecoder, Conv3dTrunk,
                             VolumeDecoder, VolumeTrunk)
 from .dense import DenseDecoder, DenseTrunk
 from .heads import ClassifierHead, ConditionMap, GaussianHead
 
-__all__ = ["DenseTrunk", "DenseDecoder", "Conv2dTrunk", "Conv2dDecoder", "Conv3dTrunk",
+__all__ = ["DenseTrunk", "DenseDecoder", "Conv2dTrunk", "Conv2dDecoder",
+           "Conv2dBlockTrunk", "Conv2dGroupNormTrunk", "Conv2dBatchNormTrunk", "Conv3dTrunk",
            "Conv3dDecoder", "VolumeTrunk", "VolumeDecoder", "GaussianHead", "ClassifierHead",
            "ConditionMap", "build_network"]
 

@@ -74,7 +74,8 @@ def test_the_consistency_term_trains_the_decoder_but_not_the_classifier():
     assert "generated_logits" not in model(torch.rand(2, 64), torch.tensor([0, 1]))[1]
 
 
-@pytest.mark.parametrize("classifier_trunk", [None, "Conv2dTrunk"])
+@pytest.mark.parametrize("classifier_trunk", [None, "Conv2dTrunk", "Conv2dGroupNormTrunk",
+                                              "Conv2dBatchNormTrunk"])
 def test_convolutional_networks_train_on_a_batch(classifier_trunk):
     torch.manual_seed(0)
     model = ConditionalCVAE(input_dim=784, hidden_dim=32, latent_dim=4, n_classes=10,
