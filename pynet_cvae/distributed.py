@@ -37,9 +37,10 @@ then, by default (``distributed=None``: whenever ``WORLD_SIZE`` > 1):
 
 Every process seeds its generators alike (``seed=``), so the random draws outside the
 batch (a CVAE's prior samples) are the same on each process. Noise drawn per sample
-with :func:`batch_noise_like` (a VAE's reparameterization) is drawn for the whole
-global batch, alike on every process, each keeping its rows: the run then equals the
-one-process run with ``batch_size x N`` up to float rounding, noise included.
+with :func:`batch_noise_like` (a VAE's reparameterization) or :func:`batch_draw` (any
+draw with one entry per sample, such as an augmentation's random shifts) is drawn for
+the whole global batch, alike on every process, each keeping its rows: the run then
+equals the one-process run with ``batch_size x N`` up to float rounding, noise included.
 """
 
 from __future__ import annotations
@@ -47,14 +48,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import Any, Iterator, NamedTuple, Optional
+from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 import torch
 import torch.distributed as dist
 
 __all__ = ["DistributedContext", "launched_world_size", "launched_rank",
            "join_process_group", "wrap_model", "shard_training_loader",
-           "global_validation_batches", "sharded_steps", "batch_noise_like"]
+           "global_validation_batches", "sharded_steps", "shared_draws", "batch_noise_like",
+           "batch_draw"]
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -323,6 +325,28 @@ def sharded_steps(context: Optional[DistributedContext]) -> Iterator[None]:
         _current_shard = previous
 
 
+@contextlib.contextmanager
+def shared_draws() -> Iterator[None]:
+    """While computing on samples every process holds alike (a prior's draws, rather
+    than this process's rows of the global batch).
+
+    :func:`batch_noise_like` and :func:`batch_draw` then draw as in one process: every
+    process gets the same draws, those of the one-process run.
+
+    Examples
+    --------
+    >>> with shared_draws():
+    ...     batch_noise_like(torch.zeros(3)).shape
+    torch.Size([3])
+    """
+    global _current_shard
+    previous, _current_shard = _current_shard, None
+    try:
+        yield
+    finally:
+        _current_shard = previous
+
+
 def batch_noise_like(tensor: torch.Tensor, distribution: str = "normal") -> torch.Tensor:
     """Random noise shaped like ``tensor``, one row per sample of the batch.
 
@@ -359,14 +383,48 @@ def batch_noise_like(tensor: torch.Tensor, distribution: str = "normal") -> torc
     if distribution not in _DRAWS:
         raise ValueError(f"distribution must be one of {sorted(_DRAWS)}, got "
                          f"{distribution!r}")
-    draw = _DRAWS[distribution]
+    if tensor.dim() == 0:
+        return _DRAWS[distribution]((), dtype=tensor.dtype, device=tensor.device)
+    return batch_draw(lambda rows: _DRAWS[distribution](
+        (rows,) + tuple(tensor.shape[1:]), dtype=tensor.dtype, device=tensor.device),
+        tensor.shape[0])
+
+
+def batch_draw(draw: Callable[[int], torch.Tensor], rows: int, dim: int = 0
+               ) -> torch.Tensor:
+    """A random draw with one entry per sample of the batch along ``dim``.
+
+    In one process, ``draw(rows)``. In a distributed training step,
+    ``draw(world_size * rows)`` (the draws of the one-process run with the global batch,
+    the same on every process), narrowed to this process's rows: every sample gets
+    what it gets in that run, and every process's generator moves on as that run's
+    does. :func:`batch_noise_like` is this for normal or uniform noise.
+
+    Parameters
+    ----------
+    draw : callable
+        ``draw(count)`` returns the draws of ``count`` samples, ``count`` along ``dim``
+        (e.g. ``lambda count: torch.randint(0, 5, (2, count))`` with ``dim=1``).
+    rows : int
+        This process's samples (the same count on every process, as the sharded
+        loader gives).
+    dim : int, default 0
+        The axis of the samples in the draw.
+
+    Returns
+    -------
+    torch.Tensor
+        This process's ``rows`` entries along ``dim``.
+
+    Examples
+    --------
+    >>> batch_draw(lambda count: torch.randint(0, 5, (2, count)), 3, dim=1).shape
+    torch.Size([2, 3])
+    """
     shard = _current_shard
-    if shard is None or shard.world_size == 1 or tensor.dim() == 0:
-        return draw(tensor.shape, dtype=tensor.dtype, device=tensor.device)
-    rows = tensor.shape[0]
-    noise = draw((rows * shard.world_size,) + tuple(tensor.shape[1:]),
-                 dtype=tensor.dtype, device=tensor.device)
-    return noise[shard.rank * rows:(shard.rank + 1) * rows]
+    if shard is None or shard.world_size == 1:
+        return draw(rows)
+    return draw(rows * shard.world_size).narrow(dim, shard.rank * rows, rows)
 
 
 _DRAWS = {"normal": torch.randn, "uniform": torch.rand}

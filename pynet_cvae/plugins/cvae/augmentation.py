@@ -15,6 +15,8 @@ from typing import Tuple
 import torch
 import torch.nn.functional as func
 
+from ...distributed import batch_draw
+
 
 def _check_images(images: torch.Tensor, image_shape: Tuple[int, int]) -> None:
     if images.dim() != 2 or images.shape[1] != image_shape[0] * image_shape[1]:
@@ -50,12 +52,14 @@ def translate(images: torch.Tensor, image_shape: Tuple[int, int], max_shift: int
     count, (height, width) = images.shape[0], image_shape
     pictures = images.reshape(count, height, width)
     if flip:
-        mirrored = torch.rand(count, device=images.device) < 0.5
+        mirrored = batch_draw(lambda rows: torch.rand(rows, device=images.device),
+                              count) < 0.5
         pictures = torch.where(mirrored[:, None, None], pictures.flip(2), pictures)
     if max_shift == 0:
         return pictures.reshape(count, height * width)
     padded = func.pad(pictures, (max_shift,) * 4)
-    offsets = torch.randint(0, 2 * max_shift + 1, (2, count), device=images.device)
+    offsets = batch_draw(lambda rows: torch.randint(0, 2 * max_shift + 1, (2, rows),
+                                                    device=images.device), count, dim=1)
     rows = offsets[0][:, None] + torch.arange(height, device=images.device)[None]
     columns = offsets[1][:, None] + torch.arange(width, device=images.device)[None]
     batch = torch.arange(count, device=images.device)[:, None, None]
@@ -82,8 +86,10 @@ def cutout(images: torch.Tensor, image_shape: Tuple[int, int], size: int) -> tor
     _check_images(images, image_shape)
     count, (height, width) = images.shape[0], image_shape
     device = images.device
-    top = torch.randint(0, height, (count,), device=device) - size // 2
-    left = torch.randint(0, width, (count,), device=device) - size // 2
+    top = batch_draw(lambda rows: torch.randint(0, height, (rows,), device=device),
+                     count) - size // 2
+    left = batch_draw(lambda rows: torch.randint(0, width, (rows,), device=device),
+                      count) - size // 2
     rows = _inside(torch.arange(height, device=device), top, size)
     columns = _inside(torch.arange(width, device=device), left, size)
     square = rows[:, :, None] & columns[:, None, :]
@@ -110,7 +116,9 @@ def scale_contrast(images: torch.Tensor, low: float = 0.5, high: float = 1.5) ->
     -------
     torch.Tensor
     """
-    factors = low + (high - low) * torch.rand(images.shape[0], 1, device=images.device)
+    draws = batch_draw(lambda rows: torch.rand(rows, 1, device=images.device),
+                       images.shape[0])
+    factors = low + (high - low) * draws
     return (images * factors.to(images.dtype)).clamp(0.0, 1.0)
 
 

@@ -28,6 +28,7 @@ from typing import Any, Dict, Optional
 import torch
 import torch.nn.functional as func
 
+from ....distributed import shared_draws
 from ..augmentation import strong_view, weak_view
 from .likelihoods import Bernoulli, class_kl, gaussian_kl
 
@@ -242,6 +243,9 @@ class Consistency(Term):
     """The frozen classifier's cross-entropy on images decoded from the prior p(z|c)
     with random classes: it asks the decoder to draw the class it is given.
 
+    The draws are the same on every process of a distributed run
+    (:func:`~pynet_cvae.distributed.shared_draws`), as in the one-process run.
+
     Parameters
     ----------
     weight : float, default 1.0
@@ -258,7 +262,10 @@ class Consistency(Term):
         self.samples = samples
 
     def outputs(self, model: Any, state: ForwardState) -> Dict[str, torch.Tensor]:
-        device = state.x.device
+        with shared_draws():
+            return self._generated(model, state.x.device)
+
+    def _generated(self, model: Any, device: torch.device) -> Dict[str, torch.Tensor]:
         labels = torch.randint(model.n_classes, (self.samples,), device=device)
         noise = torch.randn(self.samples, model.latent_dim, device=device)
         condition = model.condition.encode(labels).to(device)
