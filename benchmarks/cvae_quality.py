@@ -74,6 +74,10 @@ CHOSEN: List[str] = [*MIXED, "--model.pseudo_labels", "--model.classifier_averag
 BASELINE: List[str] = ["--labelled_per_class", "100", "--labelled_only", "--classifier_only"]
 SEMI_SUPERVISED: Dict[str, List[str]] = {
     "semi-supervised-conv": [*CHOSEN, "--model.elbo_trains_classifier", "false"],
+    "semi-supervised-groupnorm": [*CHOSEN, "--model.elbo_trains_classifier", "false",
+                                  "--model.classifier_trunk", "Conv2dGroupNormTrunk"],
+    "semi-supervised-batchnorm": [*CHOSEN, "--model.elbo_trains_classifier", "false",
+                                  "--model.classifier_trunk", "Conv2dBatchNormTrunk"],
     "semi-supervised-conv-elbo-trains-classifier": CHOSEN,
     "semi-supervised-conv-no-pseudo-labels": [*MIXED, "--learning_rate", "0.002",
                                               "--lr_schedule", "cosine"],
@@ -82,6 +86,8 @@ SEMI_SUPERVISED: Dict[str, List[str]] = {
                                                 "--model.augment_flip"],
     "classifier-only-conv": BASELINE,
     "classifier-only-conv-200": [*BASELINE, "--epochs", "200"],
+    "classifier-only-groupnorm": [*BASELINE, "--model.classifier_trunk",
+                                  "Conv2dGroupNormTrunk"],
     "semi-supervised-mlp-m2": ["--recipe", "semi-supervised", *DENSE,
                                "--labelled_per_class", "100"],
     "classifier-only-mlp": [*BASELINE, *DENSE],
