@@ -292,10 +292,10 @@ def test_the_semi_supervised_recipe_under_torchrun_equals_one_process(tmp_path):
             torch.testing.assert_close(mine["weights"][name], value, rtol=1e-4, atol=5e-4)
 
 
-# The benchmark's chosen semi-supervised recipe: FixMatch's pseudo-labels on augmented
-# views, a classifier of its own (group-normalised, with dropout) evaluated with the
-# moving average of its weights, the cosine schedule; the consistency term's prior
-# draws are the same on every process.
+# The benchmark's chosen semi-supervised recipe with the deeper classifier: FixMatch's
+# pseudo-labels on augmented views, a classifier of its own (group-normalised, with
+# dropout) evaluated with the moving average of its weights, the cosine schedule, and
+# the consistency term, whose prior draws are the same on every process.
 CHOSEN_SEMI_SUPERVISED = [
     "--recipe", "semi-supervised", "--labelled-per-class", "3", "--sample-size", "0.1",
     "--epochs", "4", "--model.unlabelled", "sample", "--model.pseudo_labels",

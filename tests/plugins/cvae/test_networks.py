@@ -67,6 +67,7 @@ def test_the_block_trunks_normalise_each_image_alone_or_the_batch(name, per_imag
 
 def test_the_block_trunks_refuse_images_they_cannot_pool():
     from pynet_cvae.plugins.cvae.networks import Conv2dGroupNormTrunk
+    from pynet_cvae.plugins.cvae.networks.blocks import conv_block
 
     with pytest.raises(ValueError, match="Conv2dGroupNormTrunk needs a 2-D image_shape, "
                                          "got \\(4, 4, 4\\)"):
@@ -75,7 +76,6 @@ def test_the_block_trunks_refuse_images_they_cannot_pool():
         Conv2dGroupNormTrunk((3, 8), 8)
     with pytest.raises(ValueError, match="normalization must be 'batch' or 'group', got "
                                          "'layer'"):
-        from pynet_cvae.plugins.cvae.networks.blocks import conv_block
         conv_block(1, 8, "layer")
 
 
