@@ -78,6 +78,13 @@ SEMI_SUPERVISED: Dict[str, List[str]] = {
                                   "--model.classifier_trunk", "Conv2dGroupNormTrunk"],
     "semi-supervised-batchnorm": [*CHOSEN, "--model.elbo_trains_classifier", "false",
                                   "--model.classifier_trunk", "Conv2dBatchNormTrunk"],
+    "semi-supervised-batchnorm-threshold-0.8": [
+        *CHOSEN, "--model.elbo_trains_classifier", "false", "--model.classifier_trunk",
+        "Conv2dBatchNormTrunk", "--model.pseudo_label_threshold", "0.8"],
+    "semi-supervised-batchnorm-threshold-0.8-flip": [
+        *CHOSEN, "--model.elbo_trains_classifier", "false", "--model.classifier_trunk",
+        "Conv2dBatchNormTrunk", "--model.pseudo_label_threshold", "0.8",
+        "--model.augment_flip"],
     "semi-supervised-conv-elbo-trains-classifier": CHOSEN,
     "semi-supervised-conv-no-pseudo-labels": [*MIXED, "--learning_rate", "0.002",
                                               "--lr_schedule", "cosine"],

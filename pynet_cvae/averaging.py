@@ -12,6 +12,13 @@ signal), never inside ``forward``::
 The averages are buffers of the model: checkpoints save them, ``pretrained=`` and
 ``resume`` restore them, and in a distributed run every process updates its own copy
 from the same (averaged) weights, so the copies agree.
+
+Buffers (batch normalisation's running statistics) are not averaged: the average
+normalises with the source's live statistics. Averaging them too was measured on the
+semi-supervised Fashion-MNIST recipe with a batch-normalised classifier: test accuracy
+0.42 against 0.84 after 6 of 20 epochs (the initial statistics, mean 0 and variance 1,
+still weigh in the average long after the weights have moved), 0.889 against 0.890 at
+the end.
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ class AveragedWeights(nn.Module):
     source : torch.nn.Module
         The module whose parameters are averaged. It is not registered as a child
         (its parameters stay where they are); the averages are buffers of this
-        module, named after the parameters, starting at their current values.
+        module, named after the parameters, starting at their current values. The
+        source's own buffers (normalisation statistics) are used as they are.
 
     Examples
     --------

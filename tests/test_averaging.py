@@ -65,3 +65,21 @@ def test_weight_average_errors_name_the_bad_value():
 
     with pytest.raises(ValueError, match="found no AveragedWeights in the model Linear"):
         WeightAverage()(Signal())
+
+
+
+def test_batch_norm_statistics_are_the_live_ones_not_averaged():
+    torch.manual_seed(0)
+    layers = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    average = AveragedWeights(layers)
+    assert sorted(average.state_dict()) == ["0_bias", "0_weight", "1_bias", "1_weight"]
+    x = 3.0 + torch.rand(32, 3)
+    layers(x)  # training mode: the live statistics move away from mean 0, variance 1
+    with torch.no_grad():
+        layers[0].weight.add_(1.0)
+    average.update(decay=0.5)
+    layers.eval()
+    averaged = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).eval()
+    averaged.load_state_dict({**layers.state_dict(), **average.averages()})
+    assert torch.allclose(average(x), averaged(x))
+    assert not torch.allclose(average(x), layers(x))
