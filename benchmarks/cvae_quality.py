@@ -71,20 +71,19 @@ MIXED: List[str] = ["--recipe", "semi-supervised", "--labelled_per_class", "100"
 CHOSEN: List[str] = [*MIXED, "--model.pseudo_labels", "--model.classifier_average", "0.999",
                      "--learning_rate", "0.002", "--lr_schedule", "cosine",
                      "--model.classifier_trunk", "Conv2dTrunk"]
+#: The chosen recipe with the batch-normalised deeper classifier.
+BATCHNORM: List[str] = [*CHOSEN, "--model.elbo_trains_classifier", "false",
+                        "--model.classifier_trunk", "Conv2dBatchNormTrunk"]
 BASELINE: List[str] = ["--labelled_per_class", "100", "--labelled_only", "--classifier_only"]
 SEMI_SUPERVISED: Dict[str, List[str]] = {
     "semi-supervised-conv": [*CHOSEN, "--model.elbo_trains_classifier", "false"],
     "semi-supervised-groupnorm": [*CHOSEN, "--model.elbo_trains_classifier", "false",
                                   "--model.classifier_trunk", "Conv2dGroupNormTrunk"],
-    "semi-supervised-batchnorm": [*CHOSEN, "--model.elbo_trains_classifier", "false",
-                                  "--model.classifier_trunk", "Conv2dBatchNormTrunk"],
-    "semi-supervised-batchnorm-threshold-0.8": [
-        *CHOSEN, "--model.elbo_trains_classifier", "false", "--model.classifier_trunk",
-        "Conv2dBatchNormTrunk", "--model.pseudo_label_threshold", "0.8"],
+    "semi-supervised-batchnorm": BATCHNORM,
+    "semi-supervised-batchnorm-threshold-0.8": [*BATCHNORM,
+                                                "--model.pseudo_label_threshold", "0.8"],
     "semi-supervised-batchnorm-threshold-0.8-flip": [
-        *CHOSEN, "--model.elbo_trains_classifier", "false", "--model.classifier_trunk",
-        "Conv2dBatchNormTrunk", "--model.pseudo_label_threshold", "0.8",
-        "--model.augment_flip"],
+        *BATCHNORM, "--model.pseudo_label_threshold", "0.8", "--model.augment_flip"],
     "semi-supervised-conv-elbo-trains-classifier": CHOSEN,
     "semi-supervised-conv-no-pseudo-labels": [*MIXED, "--learning_rate", "0.002",
                                               "--lr_schedule", "cosine"],
