@@ -67,7 +67,6 @@ def test_weight_average_errors_name_the_bad_value():
         WeightAverage()(Signal())
 
 
-
 def test_batch_norm_statistics_are_the_live_ones_not_averaged():
     torch.manual_seed(0)
     layers = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
