@@ -122,6 +122,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--cas", type=int, default=0, metavar="N",
                         help="the Classification Accuracy Score with N images per class "
                              "(e.g. 1000; default 0: skipped)")
+    parser.add_argument("--acceptance-threshold", default="0", metavar="P",
+                        help="evaluate with rejection sampling by the model's classifier "
+                             "(pynet-cvae evaluate --acceptance-threshold; default 0: off)")
     parser.add_argument("--retrain", action="store_true")
     return parser.parse_args()
 
@@ -166,7 +169,12 @@ def train_and_evaluate(name: str, options: List[str], arguments: argparse.Namesp
                                "--quiet", *options, *shlex.split(arguments.extra)),
                     os.path.join(run_dir, "train.log"))
     result = os.path.join(run_dir, "evaluation.json")
+    threshold = arguments.acceptance_threshold
+    if float(threshold):
+        name += f"-accept-{threshold}"
+        result = os.path.join(run_dir, f"evaluation_accept_{threshold}.json")
     evaluate = ["evaluate", "--checkpoint", checkpoint, "--names", name, "--json", result,
+                "--acceptance-threshold", threshold,
                 "--iw-samples", str(arguments.iw_samples), "--threads",
                 str(arguments.threads), "--device", arguments.device, "--quiet"]
     if arguments.test_images:

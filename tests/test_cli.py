@@ -86,6 +86,10 @@ def test_sample_writes_a_grid_with_a_row_per_class(tmp_path, capsys):
                  "--scale", "1"]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     assert imread(str(out)).shape[:2] == (10 * 9 + 1, 5 * 9 + 1)
+    chosen = tmp_path / "chosen.png"
+    assert main(["sample", "--checkpoint", str(run), "--out", str(chosen), "--columns", "5",
+                 "--scale", "1", "--acceptance-threshold", "0.2"]) == 0
+    assert imread(str(chosen)).shape == imread(str(out)).shape
     assert main(["sample", "--checkpoint", str(tmp_path / "none"), "--out", str(out)]) == 1
     assert "no checkpoint file or directory" in capsys.readouterr().err
 
@@ -104,6 +108,11 @@ def test_evaluate_prints_the_table_and_writes_json(tmp_path, capsys):
     assert values["test_images"] == 360 and values["recipe"] == "conditional"
     assert 0 <= values["generation_accuracy"] <= 1 and values["iw_nll"] > 0
     assert values["judge_test_accuracy"] > 0.9  # cached beside the digits for later runs
+    assert values["acceptance_threshold"] == 0.0
+    assert main(["evaluate", "--checkpoint", str(run), "--iw-samples", "0",
+                 "--samples-per-class", "10", "--fidelity-samples", "0", "--json",
+                 str(results), "--acceptance-threshold", "0.2", "--quiet"]) == 0
+    assert json.loads(results.read_text())["run"]["acceptance_threshold"] == 0.2
 
 
 def test_semi_supervised_training_hides_labels(tmp_path, capsys):

@@ -93,6 +93,8 @@ def test_importing_the_command_line_loads_no_numerical_library():
      "got -1 (see pynet-cvae evaluate --help)"),
     (["sample", "--checkpoint", "run", "--out", "x.png", "--seed", "4294967296"],
      "argument --seed: expected an integer in [0, 4294967295], got 4294967296"),
+    (["sample", "--checkpoint", "run", "--out", "x.png", "--acceptance-threshold", "1"],
+     "argument --acceptance-threshold: expected a number in [0, 1), got 1"),
     (["train", "--learning-rate", "inf"],
      "pynet-cvae train: error: --learning_rate: expected a finite number, got inf"),
     (["train", "--learning-rate", "nan"], "--learning_rate: expected a finite number, got nan"),

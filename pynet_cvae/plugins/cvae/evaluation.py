@@ -65,7 +65,7 @@ from ...jsonio import write_json
 from .generation import evaluating
 from .judge import Judge, accuracy_on_rows, predict, read_split
 from .objective import gaussian_kl
-from .sample_scores import classification_accuracy_score, fidelity_scores
+from .sample_scores import classification_accuracy_score, fidelity_scores, generate_class
 
 logger = logging.getLogger("pynet_cvae")
 
@@ -99,7 +99,8 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
                    iw_samples: int = 100, samples_per_class: int = 100,
                    max_test_images: Optional[int] = None, batch_size: int = 256,
                    diversity_reference: int = 500, fidelity_samples_per_class: int = 500,
-                   cas_images_per_class: int = 0, seed: int = 0) -> Dict[str, Any]:
+                   cas_images_per_class: int = 0, seed: int = 0,
+                   acceptance_threshold: float = 0.0) -> Dict[str, Any]:
     """Evaluate ``model`` on the test split of a prepared data set.
 
     Parameters
@@ -131,13 +132,17 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
         classifiers (0 skips it: it trains two classifiers).
     seed : int, default 0
         Seeds the latent draws and the subsets.
+    acceptance_threshold : float, default 0.0
+        Generate the judged, compared and CAS images by rejection sampling with the
+        model's classifier (see :meth:`~pynet_cvae.plugins.cvae.GenerativeMixin.sample`);
+        0: every draw is kept.
 
     Returns
     -------
     dict
         The measures of the module documentation, plus ``test_images``,
-        ``iw_samples``, ``samples_per_class``, ``conditional_likelihood`` and
-        ``wall_time_s``.
+        ``iw_samples``, ``samples_per_class``, ``conditional_likelihood``,
+        ``acceptance_threshold`` and ``wall_time_s``.
     """
     for name, value, minimum in (("iw_samples", iw_samples, 0),
                                  ("samples_per_class", samples_per_class, 2),
@@ -147,6 +152,9 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
                                  ("cas_images_per_class", cas_images_per_class, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if not 0 <= acceptance_threshold < 1:
+        raise ValueError(f"acceptance_threshold must lie in [0, 1), got "
+                         f"{acceptance_threshold!r}")
     start = time.perf_counter()
     images = np.load(input_path, mmap_mode="r")
     all_rows, all_labels = read_split(metadata_path, "test")
@@ -155,7 +163,8 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
     conditions = None if summed else test_conditions(model, metadata_path, rows)
     results: Dict[str, Any] = {"test_images": int(len(rows)), "iw_samples": iw_samples,
                                "samples_per_class": samples_per_class,
-                               "conditional_likelihood": not summed}
+                               "conditional_likelihood": not summed,
+                               "acceptance_threshold": acceptance_threshold}
     with evaluating(model):
         results.update(_test_set_scores(model, judge, images, rows, labels, conditions,
                                         batch_size, seed))
@@ -165,17 +174,18 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
         if model.condition.is_class_only and judge is not None:
             results["judge_test_accuracy"] = accuracy_on_rows(judge.model, images, rows,
                                                               labels)
-            results.update(generation_scores(model, judge.model, images, all_rows,
-                                             all_labels, samples_per_class,
-                                             diversity_reference, seed))
+            results.update(generation_scores(
+                model, judge.model, images, all_rows, all_labels, samples_per_class,
+                diversity_reference, seed=seed, acceptance_threshold=acceptance_threshold))
             if fidelity_samples_per_class:
-                results.update(fidelity_scores(model, judge.model, images, all_rows,
-                                               all_labels, fidelity_samples_per_class,
-                                               seed=seed))
+                results.update(fidelity_scores(
+                    model, judge.model, images, all_rows, all_labels,
+                    fidelity_samples_per_class, seed=seed,
+                    acceptance_threshold=acceptance_threshold))
             if cas_images_per_class:
                 results.update(classification_accuracy_score(
                     model, images, metadata_path, cas_images_per_class, seed=seed,
-                    device=_device(model)))
+                    device=_device(model), acceptance_threshold=acceptance_threshold))
     results["wall_time_s"] = time.perf_counter() - start
     return results
 
@@ -390,8 +400,8 @@ def importance_weighted_nll(model: torch.nn.Module, images: np.ndarray, rows: np
 
 def generation_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np.ndarray,
                       rows: np.ndarray, labels: np.ndarray, samples_per_class: int = 100,
-                      diversity_reference: int = 500, fidelity_samples_per_class: int = 500,
-                   cas_images_per_class: int = 0, seed: int = 0) -> Dict[str, Any]:
+                      diversity_reference: int = 500, seed: int = 0,
+                      acceptance_threshold: float = 0.0) -> Dict[str, Any]:
     """Conditional generation accuracy and diversity ratios (see the module documentation).
 
     Parameters
@@ -410,6 +420,9 @@ def generation_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np
         Real images per class in the reference.
     seed : int, default 0
         Seeds the latent vectors and the reference.
+    acceptance_threshold : float, default 0.0
+        Rejection sampling with the model's classifier (see
+        :meth:`~pynet_cvae.plugins.cvae.GenerativeMixin.sample`; 0: off).
 
     Returns
     -------
@@ -423,7 +436,7 @@ def generation_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np
     rng = np.random.default_rng(seed + 3)
     accuracy, diversity = [], []
     for label in range(model.n_classes):
-        generated = model.sample([label], z=z, generator=generator).float()
+        generated = generate_class(model, label, z, generator, acceptance_threshold).float()
         accuracy.append(float((predict(judge, generated) == label).float().mean()))
         real_rows = rows[labels == label]
         if len(real_rows) < 2:

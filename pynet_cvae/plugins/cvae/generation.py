@@ -23,7 +23,10 @@ on a few small ones:
 
 A condition is given as class ids for a class-only model (``model.sample([3, 7],
 n=8)``), or as a mapping covariate -> values (``model.sample({"age": [40, 80]})``),
-or as a table of values (see :meth:`Condition.values`). Every method runs without
+or as a table of values (see :meth:`Condition.values`). ``sample(...,
+acceptance_threshold=p)`` keeps only the images the model's own classifier gives
+their class a probability of at least ``p`` and draws again for the others
+(rejection sampling, class-only models with a classifier). Every method runs without
 gradients, in evaluation mode, on the model's device, and restores the training mode
 afterwards. :func:`write_sample_grid` writes a PNG with one row per condition, as
 ``pynet-cvae sample`` does.
@@ -43,6 +46,10 @@ from ...conditions import Condition, ConditionValues
 from .grid import make_grid, save_grid_png
 
 Labels = ConditionValues
+
+#: The most candidates :meth:`GenerativeMixin.sample` draws for one image when it
+#: rejects those its classifier does not recognise.
+MAX_DRAWS = 20
 
 Encoding = namedtuple("Encoding", ["z_mu", "z_log_var", "labels"])
 Encoding.__doc__ = """What :meth:`GenerativeMixin.encode` returns.
@@ -110,7 +117,8 @@ class GenerativeMixin:
         return zeros, zeros
 
     def sample(self, labels: Labels, n: int = 1, z: Optional[torch.Tensor] = None,
-               temperature: float = 1.0, generator: Optional[torch.Generator] = None
+               temperature: float = 1.0, generator: Optional[torch.Generator] = None,
+               acceptance_threshold: float = 0.0, max_draws: int = MAX_DRAWS
                ) -> torch.Tensor:
         """Generate ``n`` images of each requested condition.
 
@@ -130,6 +138,16 @@ class GenerativeMixin:
         generator : torch.Generator, optional
             A CPU generator making the draws reproducible (those of ``z``, and the
             components of a fitted aggregate prior, drawn even when ``z`` is given).
+        acceptance_threshold : float, default 0.0
+            When above 0 (a class-only model with a classifier): keep a generated
+            image only when the model's own classifier gives the requested class at
+            least this probability, and draw again for the others (rejection
+            sampling; the redraws come from ``generator``, so only the accepted
+            first draws keep their ``z``). 0: every draw is kept.
+        max_draws : int, default :data:`MAX_DRAWS`
+            The most candidates drawn for one image when ``acceptance_threshold`` is
+            set; an image none of whose candidates is accepted is the candidate the
+            classifier found most probable.
 
         Returns
         -------
@@ -138,6 +156,7 @@ class GenerativeMixin:
             of the first condition first.
         """
         values = self._condition_values(labels)
+        self._check_acceptance(acceptance_threshold, max_draws)
         if z is None:
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -150,11 +169,68 @@ class GenerativeMixin:
         count = z.shape[0]
         with evaluating(self):
             noise = z.to(device).repeat(values.shape[0], 1)
-            condition = self.condition.encode(values.repeat_interleave(count, dim=0)
-                                              ).to(device)
-            latent = self.prior_latent(noise, values.repeat_interleave(count, dim=0),
-                                       condition, generator)
-            return self.decode(latent, condition)
+            values = values.repeat_interleave(count, dim=0)
+            condition = self.condition.encode(values).to(device)
+            images = self.decode(self.prior_latent(noise, values, condition, generator),
+                                 condition)
+            if acceptance_threshold:
+                images = self._redraw_rejected(images, values, condition,
+                                               acceptance_threshold, max_draws,
+                                               temperature, generator)
+            return images
+
+    def _check_acceptance(self, threshold: float, max_draws: int) -> None:
+        if not 0 <= threshold < 1:
+            raise ValueError(f"acceptance_threshold must lie in [0, 1), got {threshold!r}")
+        if isinstance(max_draws, bool) or not isinstance(max_draws, int) or max_draws < 1:
+            raise ValueError(f"max_draws must be an integer >= 1, got {max_draws!r}")
+        if threshold and not (self.has_classifier and self.condition.is_class_only):
+            raise ValueError(f"acceptance_threshold needs a class-only model with a "
+                             f"classifier; {type(self).__name__} has "
+                             f"{'a classifier' if self.has_classifier else 'none'} and the "
+                             f"condition {self.condition.names}")
+
+    def _redraw_rejected(self, images: torch.Tensor, values: torch.Tensor,
+                         condition: torch.Tensor, threshold: float, max_draws: int,
+                         temperature: float, generator: Optional[torch.Generator]
+                         ) -> torch.Tensor:
+        """Rejection sampling: draw again for each image whose class the classifier
+        gives less than ``threshold``, keeping the most probable candidate so far."""
+        values = values.to(images.device)
+        best = self.class_probability(images, values)
+        for _ in range(max_draws - 1):
+            pending = torch.nonzero(best < threshold).flatten()
+            if not len(pending):
+                break
+            noise = torch.randn(len(pending), self.latent_dim, generator=generator)
+            noise = noise.to(images.device) * temperature
+            candidates = self.decode(self.prior_latent(noise, values[pending],
+                                                       condition[pending], generator),
+                                     condition[pending])
+            probability = self.class_probability(candidates, values[pending])
+            better = probability > best[pending]
+            images[pending[better]] = candidates[better]
+            best[pending[better]] = probability[better]
+        return images
+
+    def class_probability(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The probability the classifier gives each image's class, q(y = label | x).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(batch, input_dim)`` images.
+        labels : torch.Tensor
+            ``(batch,)`` class ids.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch,)`` probabilities.
+        """
+        with evaluating(self):
+            logits = self.classify(x.to(torch.get_default_dtype()))
+            return torch.softmax(logits, dim=1).gather(1, labels.long()[:, None])[:, 0]
 
     def prior_latent(self, noise: torch.Tensor, values: torch.Tensor,
                      condition: torch.Tensor,
@@ -362,8 +438,8 @@ def grid_rows(model: GenerativeMixin, labels: Optional[Labels] = None,
 def sample_grid(model: GenerativeMixin, n_columns: int = 8, temperature: float = 1.0,
                 seed: int = 0, labels: Optional[Labels] = None,
                 image_shape: Optional[Sequence[int]] = None, covariate: Optional[str] = None,
-                rows: Optional[int] = None, fixed: Optional[Mapping[str, Any]] = None
-                ) -> np.ndarray:
+                rows: Optional[int] = None, fixed: Optional[Mapping[str, Any]] = None,
+                acceptance_threshold: float = 0.0) -> np.ndarray:
     """A grid of samples: one row per condition, one latent draw (the same for all rows)
     per column.
 
@@ -385,6 +461,9 @@ def sample_grid(model: GenerativeMixin, n_columns: int = 8, temperature: float =
     covariate, rows, fixed
         The covariate along the rows, the number of rows along a continuous one and
         the other covariates' values (see :func:`grid_rows`).
+    acceptance_threshold : float, default 0.0
+        Rejection sampling with the model's classifier (see
+        :meth:`GenerativeMixin.sample`; 0: off).
 
     Returns
     -------
@@ -393,7 +472,9 @@ def sample_grid(model: GenerativeMixin, n_columns: int = 8, temperature: float =
     """
     values, _ = grid_rows(model, labels, covariate, rows, fixed)
     generator = torch.Generator().manual_seed(seed)
-    images = model.sample(values, n=n_columns, temperature=temperature, generator=generator)
+    extra = {"acceptance_threshold": acceptance_threshold} if acceptance_threshold else {}
+    images = model.sample(values, n=n_columns, temperature=temperature, generator=generator,
+                          **extra)
     shape = image_shape or getattr(model, "image_shape", None) or square_image_shape(
         model.input_dim)
     return make_grid(displayable(images.cpu().numpy(), shape), nrow=n_columns)
@@ -404,7 +485,8 @@ def write_sample_grid(model: GenerativeMixin, path: str, n_columns: int = 8,
                       labels: Optional[Labels] = None,
                       image_shape: Optional[Sequence[int]] = None, scale: int = 4,
                       covariate: Optional[str] = None, rows: Optional[int] = None,
-                      fixed: Optional[Mapping[str, Any]] = None) -> str:
+                      fixed: Optional[Mapping[str, Any]] = None,
+                      acceptance_threshold: float = 0.0) -> str:
     """Write :func:`sample_grid` as a PNG (rows: conditions).
 
     Parameters
@@ -414,6 +496,8 @@ def write_sample_grid(model: GenerativeMixin, path: str, n_columns: int = 8,
     path : str
         The PNG file (written atomically; its folder is created).
     n_columns, temperature, seed, labels, image_shape, covariate, rows, fixed
+        As :func:`sample_grid`.
+    acceptance_threshold : float, default 0.0
         As :func:`sample_grid`.
     scale : int, default 4
         Each pixel becomes a ``scale x scale`` block.
@@ -425,5 +509,5 @@ def write_sample_grid(model: GenerativeMixin, path: str, n_columns: int = 8,
     """
     grid = sample_grid(model, n_columns=n_columns, temperature=temperature, seed=seed,
                        labels=labels, image_shape=image_shape, covariate=covariate,
-                       rows=rows, fixed=fixed)
+                       rows=rows, fixed=fixed, acceptance_threshold=acceptance_threshold)
     return save_grid_png(path, grid, scale=scale)

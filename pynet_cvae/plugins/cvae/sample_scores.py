@@ -25,7 +25,8 @@ import torch
 from .fidelity import frechet_distance, precision_recall
 from .judge import JUDGE_EPOCHS, MIN_STEPS, accuracy_on_rows, embed, read_split, train_judge
 
-__all__ = ["fidelity_scores", "classification_accuracy_score", "SAMPLE_BLOCK"]
+__all__ = ["fidelity_scores", "classification_accuracy_score", "generate_class",
+           "SAMPLE_BLOCK"]
 
 #: Images generated at once.
 SAMPLE_BLOCK = 500
@@ -33,7 +34,8 @@ SAMPLE_BLOCK = 500
 
 def fidelity_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np.ndarray,
                     rows: np.ndarray, labels: np.ndarray, samples_per_class: int = 500,
-                    k: int = 3, seed: int = 0) -> Dict[str, Any]:
+                    k: int = 3, seed: int = 0, acceptance_threshold: float = 0.0
+                    ) -> Dict[str, Any]:
     """Fréchet distance, precision and recall of generated images, in the judge's space.
 
     Parameters
@@ -54,6 +56,9 @@ def fidelity_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np.n
         The neighbour of precision and recall.
     seed : int, default 0
         Seeds the latent vectors and the real subsets.
+    acceptance_threshold : float, default 0.0
+        Rejection sampling with the model's classifier (see
+        :meth:`~pynet_cvae.plugins.cvae.GenerativeMixin.sample`; 0: off).
 
     Returns
     -------
@@ -80,7 +85,8 @@ def fidelity_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np.n
             real_rows = np.sort(rng.choice(real_rows, samples_per_class, replace=False))
         real = embed(judge, torch.from_numpy(np.asarray(images[real_rows], np.float32)))
         generated = torch.cat([embed(judge, block.float()) for block in
-                               _samples(model, label, samples_per_class, generator)])
+                               _samples(model, label, samples_per_class, generator,
+                                        acceptance_threshold)])
         per_class["frechet_distance"].append(frechet_distance(real, generated))
         for name, value in precision_recall(real, generated, k).items():
             per_class[name].append(value)
@@ -97,7 +103,8 @@ def fidelity_scores(model: torch.nn.Module, judge: torch.nn.Module, images: np.n
 def classification_accuracy_score(model: torch.nn.Module, images: np.ndarray,
                                   metadata_path: str, images_per_class: int = 1000,
                                   epochs: int = JUDGE_EPOCHS, min_steps: int = MIN_STEPS,
-                                  seed: int = 0, device: Any = "cpu") -> Dict[str, Any]:
+                                  seed: int = 0, device: Any = "cpu",
+                                  acceptance_threshold: float = 0.0) -> Dict[str, Any]:
     """The Classification Accuracy Score of a class-conditioned model.
 
     A :class:`~pynet_cvae.plugins.cvae.judge.JudgeCNN` is trained (as the judge is,
@@ -123,6 +130,9 @@ def classification_accuracy_score(model: torch.nn.Module, images: np.ndarray,
         Seeds the latent vectors, the real subset and the classifiers.
     device : str or torch.device, default "cpu"
         Where the classifiers train.
+    acceptance_threshold : float, default 0.0
+        Generate the training images by rejection sampling with the model's
+        classifier (see :meth:`~pynet_cvae.plugins.cvae.GenerativeMixin.sample`; 0: off).
 
     Returns
     -------
@@ -144,7 +154,8 @@ def classification_accuracy_score(model: torch.nn.Module, images: np.ndarray,
     generator = torch.Generator().manual_seed(seed + 6)
     shape = (images_per_class,) + tuple(images.shape[1:])
     generated = np.concatenate([
-        torch.cat(list(_samples(model, label, images_per_class, generator))).float()
+        torch.cat(list(_samples(model, label, images_per_class, generator,
+                                acceptance_threshold))).float()
         .cpu().numpy().reshape(shape) for label in range(model.n_classes)])
     generated_labels = np.repeat(np.arange(model.n_classes, dtype=np.int64), images_per_class)
     on_generated = train_judge(generated, np.arange(len(generated)), generated_labels,
@@ -159,13 +170,43 @@ def classification_accuracy_score(model: torch.nn.Module, images: np.ndarray,
             "cas_images_per_class": images_per_class}
 
 
-def _samples(model: torch.nn.Module, label: int, count: int,
-             generator: torch.Generator) -> Iterator[torch.Tensor]:
+def _samples(model: torch.nn.Module, label: int, count: int, generator: torch.Generator,
+             acceptance_threshold: float = 0.0) -> Iterator[torch.Tensor]:
     """``count`` images of class ``label``, by blocks of :data:`SAMPLE_BLOCK`."""
     for start in range(0, count, SAMPLE_BLOCK):
         z = torch.randn(min(SAMPLE_BLOCK, count - start), model.latent_dim,
                         generator=generator)
-        yield model.sample([label], z=z, generator=generator)
+        yield generate_class(model, label, z, generator, acceptance_threshold)
+
+
+def generate_class(model: torch.nn.Module, label: int, z: torch.Tensor,
+                   generator: torch.Generator, acceptance_threshold: float = 0.0
+                   ) -> torch.Tensor:
+    """``model.sample([label], z=z, ...)``, the threshold passed only when set (a
+    model of one's own may implement ``sample`` without rejection).
+
+    Parameters
+    ----------
+    model : GenerativeMixin
+        A class-conditioned model.
+    label : int
+        The class.
+    z : torch.Tensor
+        ``(n, latent_dim)`` standard normal draws.
+    generator : torch.Generator
+        Draws the sampling prior's components and the rejected images' redraws.
+    acceptance_threshold : float, default 0.0
+        See :meth:`~pynet_cvae.plugins.cvae.GenerativeMixin.sample`.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, input_dim)`` images.
+    """
+    if acceptance_threshold:
+        return model.sample([label], z=z, generator=generator,
+                            acceptance_threshold=acceptance_threshold)
+    return model.sample([label], z=z, generator=generator)
 
 
 def _real_subset(labels: np.ndarray, n_classes: int, per_class: int, seed: int

@@ -97,3 +97,37 @@ def test_bad_arguments_are_clear_errors(trained_conditional, digits, digits_judg
     with pytest.raises(ValueError, match="samples_per_class must be an integer >= 2, got 1"):
         evaluate_model(trained_conditional, digits.input_path, digits.metadata_path,
                        digits_judge, samples_per_class=1)
+
+
+def test_the_seed_draws_other_images_and_the_evaluation_passes_it_on(trained_conditional,
+                                                                     digits, digits_judge):
+    images = np.load(digits.input_path, mmap_mode="r")
+    rows, labels = read_split(digits.metadata_path, "test")
+    scores = [generation_scores(trained_conditional, digits_judge.model, images, rows, labels,
+                                samples_per_class=20, seed=seed) for seed in (0, 1)]
+    assert scores[0]["diversity_ratio_per_class"] != scores[1]["diversity_ratio_per_class"]
+    results = evaluate_model(trained_conditional, digits.input_path, digits.metadata_path,
+                             digits_judge, iw_samples=0, samples_per_class=20,
+                             max_test_images=50, fidelity_samples_per_class=0, seed=1)
+    assert results["diversity_ratio_per_class"] == scores[1]["diversity_ratio_per_class"]
+
+
+def test_rejection_sampling_is_judged_as_it_generates(trained_conditional, digits,
+                                                      digits_judge):
+    arguments = dict(iw_samples=0, samples_per_class=50, max_test_images=50,
+                     fidelity_samples_per_class=0)
+    plain = evaluate_model(trained_conditional, digits.input_path, digits.metadata_path,
+                           digits_judge, **arguments)
+    chosen = evaluate_model(trained_conditional, digits.input_path, digits.metadata_path,
+                            digits_judge, acceptance_threshold=0.5, **arguments)
+    assert plain["acceptance_threshold"] == 0.0 and chosen["acceptance_threshold"] == 0.5
+    images = np.load(digits.input_path, mmap_mode="r")
+    rows, labels = read_split(digits.metadata_path, "test")
+    direct = generation_scores(trained_conditional, digits_judge.model, images, rows, labels,
+                               samples_per_class=50, acceptance_threshold=0.5)
+    assert chosen["generation_accuracy_per_class"] == direct["generation_accuracy_per_class"]
+    # the judge agrees more often with images the model's own classifier recognises
+    assert chosen["generation_accuracy"] > plain["generation_accuracy"] + 0.1
+    with pytest.raises(ValueError, match=r"acceptance_threshold must lie in \[0, 1\), got -0.1"):
+        evaluate_model(trained_conditional, digits.input_path, digits.metadata_path,
+                       digits_judge, acceptance_threshold=-0.1)

@@ -81,3 +81,53 @@ def test_the_grid_png_has_one_row_per_class(tmp_path):
                              labels=[0, 3], scale=2)
     image = imread(path)
     assert image.shape[:2] == ((2 * 9 + 1) * 2, (4 * 9 + 1) * 2)
+
+
+def test_rejection_sampling_keeps_only_what_the_classifier_recognises(trained_conditional):
+    z = torch.randn(40, 8, generator=torch.Generator().manual_seed(3))
+    plain = trained_conditional.sample([2, 5], z=z)
+    chosen = trained_conditional.sample([2, 5], z=z, acceptance_threshold=0.5, max_draws=200,
+                                        generator=torch.Generator().manual_seed(4))
+    labels = torch.tensor([2] * 40 + [5] * 40)
+    before = trained_conditional.class_probability(plain, labels)
+    after = trained_conditional.class_probability(chosen, labels)
+    assert (before < 0.5).any() and (before >= 0.5).any() and (after >= 0.5).all()
+    # an accepted first draw keeps its z, a rejected one is replaced
+    kept = before >= 0.5
+    assert torch.equal(chosen[kept], plain[kept])
+    assert not torch.isclose(chosen[~kept], plain[~kept]).all(dim=1).any()
+    assert trained_conditional.training is False
+
+
+def test_without_a_threshold_or_with_one_draw_every_sample_is_kept(trained_conditional):
+    z = torch.randn(10, 8, generator=torch.Generator().manual_seed(5))
+    plain = trained_conditional.sample([1, 8], z=z)
+    assert torch.equal(trained_conditional.sample([1, 8], z=z, acceptance_threshold=0.0), plain)
+    assert torch.equal(trained_conditional.sample([1, 8], z=z, acceptance_threshold=0.99,
+                                                  max_draws=1), plain)
+
+
+def test_an_image_never_accepted_is_the_most_recognisable_candidate(trained_conditional):
+    # probabilities never reach 0.999999 here: each image is the best of its 5 candidates
+    generator = torch.Generator().manual_seed(6)
+    z = torch.randn(30, 8, generator=torch.Generator().manual_seed(7))
+    plain = trained_conditional.sample([3], z=z)
+    best = trained_conditional.sample([3], z=z, acceptance_threshold=0.999999, max_draws=5,
+                                      generator=generator)
+    labels = torch.full((30,), 3)
+    assert (trained_conditional.class_probability(best, labels)
+            >= trained_conditional.class_probability(plain, labels)).all()
+
+
+def test_rejection_sampling_errors_name_the_bad_value():
+    model = models()[1]
+    with pytest.raises(ValueError, match=r"acceptance_threshold must lie in \[0, 1\), got 1.0"):
+        model.sample(1, acceptance_threshold=1.0)
+    with pytest.raises(ValueError, match="max_draws must be an integer >= 1, got 0"):
+        model.sample(1, acceptance_threshold=0.5, max_draws=0)
+    blind = ConditionalCVAE(input_dim=64, hidden_dim=16, latent_dim=3, n_classes=10,
+                            classifier=False)
+    with pytest.raises(ValueError, match="acceptance_threshold needs a class-only model "
+                                         "with a classifier; ConditionalCVAE has none"):
+        blind.sample(1, acceptance_threshold=0.5)
+    assert blind.sample(1, n=2).shape == (2, 64)  # no threshold, no classifier needed

@@ -19,7 +19,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from ....commands.types import non_negative_int, positive_int, seed
-from .sample import check_generative, resolve_checkpoint
+from .sample import add_acceptance_argument, check_generative, resolve_checkpoint
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -68,6 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           help="torch threads (default: torch's choice)")
     evaluate.add_argument("--seed", type=seed, default=0,
                           help="seed of the latent draws and the test subset (default 0)")
+    add_acceptance_argument(evaluate)
     evaluate.add_argument("--quiet", action="store_true", help="print only the table")
     evaluate.set_defaults(run=run)
 
@@ -135,7 +136,8 @@ def evaluate(arguments: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
             iw_samples=arguments.iw_samples, samples_per_class=arguments.samples_per_class,
             max_test_images=arguments.test_images,
             fidelity_samples_per_class=arguments.fidelity_samples,
-            cas_images_per_class=arguments.cas, seed=arguments.seed)
+            cas_images_per_class=arguments.cas, seed=arguments.seed,
+            acceptance_threshold=arguments.acceptance_threshold)
         results[name].update({"checkpoint": os.path.abspath(path), "dataset": dataset,
                               "recipe": config.get("recipe"), "network": config["network"]})
         if not arguments.quiet:

@@ -13,7 +13,7 @@ import argparse
 import os
 from typing import Optional
 
-from ....commands.types import non_negative_int, positive_float, positive_int, seed
+from ....commands.types import decay, non_negative_int, positive_float, positive_int, seed
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +39,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument("--seed", type=seed, default=0, help="seed of the latent draws")
     sample.add_argument("--scale", type=positive_int, default=4,
                         help="pixels per image pixel in the PNG (default 4)")
+    add_acceptance_argument(sample)
     sample.set_defaults(run=run)
+
+
+def add_acceptance_argument(parser: argparse.ArgumentParser) -> None:
+    """``--acceptance-threshold``, shared with ``pynet-cvae evaluate``."""
+    parser.add_argument("--acceptance-threshold", type=decay, default=0.0, metavar="P",
+                        help="keep a generated image only when the model's classifier "
+                             "gives its class a probability of at least P, drawing again "
+                             "for the others (rejection sampling; default 0: off)")
 
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +102,8 @@ def run(arguments: argparse.Namespace) -> int:
                       columns=arguments.columns, classes=arguments.classes,
                       temperature=arguments.temperature, seed=arguments.seed,
                       scale=arguments.scale, covariate=arguments.covariate,
-                      rows=arguments.rows)
+                      rows=arguments.rows,
+                      acceptance_threshold=arguments.acceptance_threshold)
     print(f"wrote {path} (rows: conditions, columns: latent vectors)")
     return 0
 
@@ -101,7 +111,7 @@ def run(arguments: argparse.Namespace) -> int:
 def write_grid(checkpoint: str, out: str, config: Optional[str] = None, columns: int = 8,
                classes: Optional[list] = None, temperature: float = 1.0, seed: int = 0,
                scale: int = 4, covariate: Optional[str] = None,
-               rows: Optional[int] = None) -> str:
+               rows: Optional[int] = None, acceptance_threshold: float = 0.0) -> str:
     """Load a trained model and write its sample grid.
 
     Parameters
@@ -126,6 +136,9 @@ def write_grid(checkpoint: str, out: str, config: Optional[str] = None, columns:
         The covariate along the rows (default: the condition's first).
     rows : int, optional
         The rows along a continuous covariate (default 8).
+    acceptance_threshold : float, default 0.0
+        Rejection sampling with the model's classifier (see
+        :meth:`~pynet_cvae.plugins.cvae.GenerativeMixin.sample`; 0: off).
 
     Returns
     -------
@@ -140,5 +153,5 @@ def write_grid(checkpoint: str, out: str, config: Optional[str] = None, columns:
     image_shape = settings.get("image_shape")
     return write_sample_grid(model, out, n_columns=columns, temperature=temperature,
                              seed=seed, labels=classes, scale=scale, covariate=covariate,
-                             rows=rows,
+                             rows=rows, acceptance_threshold=acceptance_threshold,
                              image_shape=None if image_shape is None else tuple(image_shape))
