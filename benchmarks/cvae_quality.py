@@ -54,6 +54,9 @@ VARIANTS: Dict[str, List[str]] = {
                                              "--model.kl_weight", "0.2",
                                              "--model.consistency_weight", "3"],
     "aggregate-prior-40-epochs": ["--recipe", "aggregate-prior", "--epochs", "40"],
+    "aggregate-prior-kl-0.1-no-consistency": ["--recipe", "aggregate-prior",
+                                              "--model.kl_weight", "0.1",
+                                              "--model.consistency_weight", "0"],
 }
 
 #: The semi-supervised comparison (100 labelled images per class): each network
@@ -122,11 +125,20 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--cas", type=int, default=0, metavar="N",
                         help="the Classification Accuracy Score with N images per class "
                              "(e.g. 1000; default 0: skipped)")
-    parser.add_argument("--acceptance-threshold", default="0", metavar="P",
+    parser.add_argument("--acceptance-threshold", type=threshold_text, default="0",
+                        metavar="P",
                         help="evaluate with rejection sampling by the model's classifier "
                              "(pynet-cvae evaluate --acceptance-threshold; default 0: off)")
     parser.add_argument("--retrain", action="store_true")
     return parser.parse_args()
+
+
+def threshold_text(text: str) -> str:
+    """An argparse type: a threshold in [0, 1), kept as written (it names the results)."""
+    from pynet_cvae.commands.types import decay
+
+    decay(text)
+    return text
 
 
 def pynet_cvae(*arguments: str) -> List[str]:

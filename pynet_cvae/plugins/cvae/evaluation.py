@@ -43,7 +43,10 @@ metadata (``conditional_likelihood`` is then True):
     With ``cas_images_per_class``, the Classification Accuracy Score
     (:func:`~pynet_cvae.plugins.cvae.sample_scores.classification_accuracy_score`):
     the real test accuracy of a classifier trained on generated images only, beside
-    the same classifier trained on as many real images.
+    the same classifier trained on as many real images. The latter is the same for
+    every model of a data set: it is cached beside the judge
+    (:func:`~pynet_cvae.plugins.cvae.judge.load_or_train_judge` with
+    ``images_per_class``) and, like the judge, scored again at each use.
 
 The measures by the judge need a class-only condition. Memory stays flat: the test
 images are read from the memory-mapped array in bounded batches, and each batch's
@@ -54,6 +57,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -63,7 +67,7 @@ import torch.nn.functional as func
 
 from ...jsonio import write_json
 from .generation import evaluating
-from .judge import Judge, accuracy_on_rows, predict, read_split
+from .judge import Judge, accuracy_on_rows, load_or_train_judge, predict, read_split
 from .objective import gaussian_kl
 from .sample_scores import classification_accuracy_score, fidelity_scores, generate_class
 
@@ -129,7 +133,8 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
         precision/recall (0 skips them).
     cas_images_per_class : int, default 0
         Training images per class of the Classification Accuracy Score's two
-        classifiers (0 skips it: it trains two classifiers).
+        classifiers (0 skips it: it trains one classifier, and a second the first
+        time, cached beside the judge).
     seed : int, default 0
         Seeds the latent draws and the subsets.
     acceptance_threshold : float, default 0.0
@@ -183,9 +188,13 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
                     fidelity_samples_per_class, seed=seed,
                     acceptance_threshold=acceptance_threshold))
             if cas_images_per_class:
+                reference = load_or_train_judge(
+                    input_path, metadata_path, cache_dir=os.path.dirname(judge.path),
+                    seed=seed, device=_device(model), images_per_class=cas_images_per_class)
                 results.update(classification_accuracy_score(
                     model, images, metadata_path, cas_images_per_class, seed=seed,
-                    device=_device(model), acceptance_threshold=acceptance_threshold))
+                    device=_device(model), acceptance_threshold=acceptance_threshold,
+                    reference=reference))
     results["wall_time_s"] = time.perf_counter() - start
     return results
 

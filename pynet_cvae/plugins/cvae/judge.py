@@ -31,7 +31,8 @@ from .networks.blocks import conv_block
 
 logger = logging.getLogger("pynet_cvae")
 
-Judge = namedtuple("Judge", ["model", "test_accuracy", "path"])
+Judge = namedtuple("Judge", ["model", "test_accuracy", "path", "images_per_class"],
+                   defaults=(None,))
 Judge.__doc__ = """A trained judge.
 
 Parameters
@@ -42,6 +43,10 @@ test_accuracy : float
     Its accuracy on the real test images.
 path : str
     The cache file it was loaded from or written to.
+images_per_class : int or None, default None
+    The training images per class of a judge trained on a seeded subset of the
+    training split (the Classification Accuracy Score's classifier of real images);
+    None: the whole split.
 """
 
 JUDGE_VERSION = 3
@@ -54,6 +59,9 @@ EMBEDDING_WIDTH = 128
 ACCURACY_TOLERANCE = 0.01
 #: The fewest optimisation steps of a judge's training (small data sets get more epochs).
 MIN_STEPS = 2000
+#: Added to the seed of a judge trained on a subset of the training split to draw that
+#: subset, so that the draw and the weights do not come from one random stream.
+SUBSET_SEED_OFFSET = 7
 
 
 class JudgeCNN(nn.Module):
@@ -139,6 +147,66 @@ def read_split(metadata_path: str, split: str) -> Tuple[np.ndarray, np.ndarray]:
     if not len(rows):
         raise ValueError(f"metadata {metadata_path!r} has no row of split {split!r}")
     return rows, metadata["label"].to_numpy()[rows].astype(np.int64)
+
+
+def training_rows(metadata_path: str, images_per_class: Optional[int] = None, seed: int = 0
+                  ) -> Tuple[np.ndarray, np.ndarray]:
+    """The rows a judge trains on, and their labels: the training split, or a subset.
+
+    Parameters
+    ----------
+    metadata_path : str
+        A fetcher's table (``label`` and ``split`` columns).
+    images_per_class : int, optional
+        Keep this many training images of each class (all of a smaller class), drawn
+        with ``seed + SUBSET_SEED_OFFSET``; by default the whole split.
+    seed : int, default 0
+        The judge's seed.
+
+    Returns
+    -------
+    rows, labels : numpy.ndarray
+        Sorted row numbers and their int64 labels.
+    """
+    rows, labels = read_split(metadata_path, "train")
+    if images_per_class is None:
+        return rows, labels
+    rng = np.random.default_rng(seed + SUBSET_SEED_OFFSET)
+    chosen = [rng.choice(members, min(images_per_class, len(members)), replace=False)
+              for members in (np.flatnonzero(labels == label)
+                              for label in range(int(labels.max()) + 1))]
+    kept = np.sort(np.concatenate(chosen))
+    return rows[kept], labels[kept]
+
+
+def train_and_score_judge(images: np.ndarray, metadata_path: str,
+                          images_per_class: Optional[int] = None, epochs: int = JUDGE_EPOCHS,
+                          seed: int = 0, min_steps: int = MIN_STEPS, device: Any = "cpu"
+                          ) -> Tuple[JudgeCNN, float]:
+    """Train a judge on :func:`training_rows` and score it on the test split.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(N, 1, H, W)`` images, memory-mapped or not.
+    metadata_path : str
+        Their table (``label`` and ``split`` columns).
+    images_per_class, seed : int
+        See :func:`training_rows` (``seed`` seeds the training too).
+    epochs, min_steps, device
+        See :func:`train_judge`.
+
+    Returns
+    -------
+    judge, test_accuracy : JudgeCNN, float
+        The judge (in evaluation mode) and its accuracy on the real test images.
+    """
+    rows, labels = training_rows(metadata_path, images_per_class, seed)
+    test_rows, test_labels = read_split(metadata_path, "test")
+    n_classes = int(max(labels.max(), test_labels.max())) + 1
+    judge = train_judge(images, rows, labels, n_classes, epochs=epochs, seed=seed,
+                        min_steps=min_steps, device=device)
+    return judge, accuracy_on_rows(judge, images, test_rows, test_labels)
 
 
 def predict(judge: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
@@ -306,7 +374,8 @@ def train_judge(images: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_clas
 
 def load_or_train_judge(input_path: str, metadata_path: str, cache_dir: Optional[str] = None,
                         epochs: int = JUDGE_EPOCHS, seed: int = 0, device: Any = "cpu",
-                        min_steps: int = MIN_STEPS) -> Judge:
+                        min_steps: int = MIN_STEPS, images_per_class: Optional[int] = None
+                        ) -> Judge:
     """The judge of a prepared data set: loaded from its cache, or trained and cached.
 
     The cache is never trusted for a figure: a loaded judge is scored on the test
@@ -328,43 +397,62 @@ def load_or_train_judge(input_path: str, metadata_path: str, cache_dir: Optional
         Where the judge is trained and returned.
     min_steps : int, default :data:`MIN_STEPS`
         The fewest optimisation steps (part of the cache key).
+    images_per_class : int, optional
+        Train on this many images of each class (:func:`training_rows`; part of the
+        cache key), as the Classification Accuracy Score's classifier of real images
+        is; by default on the whole training split.
 
     Returns
     -------
     Judge
-        ``(model, test_accuracy, path)``, ``test_accuracy`` measured now.
+        ``(model, test_accuracy, path, images_per_class)``, ``test_accuracy``
+        measured now.
+
+    Raises
+    ------
+    ValueError
+        If the images are not ``(N, 1, H, W)`` or ``images_per_class`` is not an
+        integer >= 1.
     """
     images = np.load(input_path, mmap_mode="r")
     if images.ndim != 4 or images.shape[1] != 1:
         raise ValueError(f"expected gray images of shape (N, 1, H, W) in {input_path!r}, "
                          f"got {images.shape}")
-    key = _cache_key(input_path, metadata_path, epochs, seed, min_steps)
+    if images_per_class is not None and (isinstance(images_per_class, bool) or not
+                                         isinstance(images_per_class, int)
+                                         or images_per_class < 1):
+        raise ValueError(f"images_per_class must be an integer >= 1 or None, got "
+                         f"{images_per_class!r}")
+    key = _cache_key(input_path, metadata_path, epochs, seed, min_steps, images_per_class)
     directory = cache_dir or os.path.dirname(os.path.abspath(input_path))
     path = os.path.join(directory, f"judge_{key}.pth")
-    train_rows, train_labels = read_split(metadata_path, "train")
+    train_labels = read_split(metadata_path, "train")[1]
     test_rows, test_labels = read_split(metadata_path, "test")
-    n_classes = int(train_labels.max()) + 1
-    expected = {"key": key, "n_classes": n_classes,
-                "image_shape": [int(side) for side in images.shape[-2:]]}
+    expected = {"key": key,
+                "n_classes": int(max(train_labels.max(), test_labels.max())) + 1,
+                "image_shape": [int(side) for side in images.shape[-2:]],
+                "images_per_class": images_per_class}
     if os.path.isfile(path):
         cached = _read_cache(path, expected, device)
         if cached is not None:
             judge, recorded = cached
             measured = accuracy_on_rows(judge, images, test_rows, test_labels)
             if abs(measured - recorded) <= ACCURACY_TOLERANCE:
-                return Judge(judge, measured, path)
+                return Judge(judge, measured, path, images_per_class)
             logger.warning("the judge cache %s records a test accuracy of %.4f but the judge "
                            "scores %.4f on the test split: training it again", path,
                            recorded, measured)
-    logger.info("training the judge on %d images (cached as %s)", len(train_rows), path)
-    judge = train_judge(images, train_rows, train_labels, n_classes, epochs=epochs, seed=seed,
-                        device=device, min_steps=min_steps)
-    test_accuracy = accuracy_on_rows(judge, images, test_rows, test_labels)
+    logger.info("training the judge cached as %s (%s)", path,
+                "the whole training split" if images_per_class is None
+                else f"{images_per_class} training images per class")
+    judge, test_accuracy = train_and_score_judge(images, metadata_path, images_per_class,
+                                                 epochs=epochs, seed=seed,
+                                                 min_steps=min_steps, device=device)
     logger.info("judge test accuracy %.4f", test_accuracy)
     save_checkpoint(path, model={name: value.cpu() for name, value in
                                  judge.state_dict().items()}, test_accuracy=test_accuracy,
                     epochs=epochs, seed=seed, **expected)
-    return Judge(judge, test_accuracy, path)
+    return Judge(judge, test_accuracy, path, images_per_class)
 
 
 def _read_cache(path: str, expected: Dict[str, Any], device: Any
@@ -390,9 +478,11 @@ def _read_cache(path: str, expected: Dict[str, Any], device: Any
 
 
 def _cache_key(input_path: str, metadata_path: str, epochs: int, seed: int,
-               min_steps: int) -> str:
-    digest = hashlib.sha256(
-        f"judge-v{JUDGE_VERSION}-e{epochs}-m{min_steps}-s{seed}".encode())
+               min_steps: int, images_per_class: Optional[int]) -> str:
+    settings = f"judge-v{JUDGE_VERSION}-e{epochs}-m{min_steps}-s{seed}"
+    if images_per_class is not None:  # the whole split's key is the one it always was
+        settings += f"-p{images_per_class}"
+    digest = hashlib.sha256(settings.encode())
     for path in (input_path, metadata_path):
         with open(path, "rb") as stream:
             for chunk in iter(lambda: stream.read(1 << 22), b""):

@@ -17,13 +17,14 @@ Both draw ``z ~ N(0, I)`` from seeded generators and generate by blocks of
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
 
 from .fidelity import frechet_distance, precision_recall
-from .judge import JUDGE_EPOCHS, MIN_STEPS, accuracy_on_rows, embed, read_split, train_judge
+from .judge import (JUDGE_EPOCHS, MIN_STEPS, Judge, accuracy_on_rows, embed, read_split,
+                    train_and_score_judge, train_judge)
 
 __all__ = ["fidelity_scores", "classification_accuracy_score", "generate_class",
            "SAMPLE_BLOCK"]
@@ -104,13 +105,16 @@ def classification_accuracy_score(model: torch.nn.Module, images: np.ndarray,
                                   metadata_path: str, images_per_class: int = 1000,
                                   epochs: int = JUDGE_EPOCHS, min_steps: int = MIN_STEPS,
                                   seed: int = 0, device: Any = "cpu",
-                                  acceptance_threshold: float = 0.0) -> Dict[str, Any]:
+                                  acceptance_threshold: float = 0.0,
+                                  reference: Optional[Judge] = None) -> Dict[str, Any]:
     """The Classification Accuracy Score of a class-conditioned model.
 
     A :class:`~pynet_cvae.plugins.cvae.judge.JudgeCNN` is trained (as the judge is,
     :func:`~pynet_cvae.plugins.cvae.judge.train_judge`) on ``images_per_class``
     generated images per class, another on as many real training images per class (a
-    seeded subset), and both are scored on the real test split.
+    seeded subset, :func:`~pynet_cvae.plugins.cvae.judge.training_rows`), and both are
+    scored on the real test split. The second does not depend on the model: pass it
+    as ``reference`` to score several models against one.
 
     Parameters
     ----------
@@ -133,6 +137,12 @@ def classification_accuracy_score(model: torch.nn.Module, images: np.ndarray,
     acceptance_threshold : float, default 0.0
         Generate the training images by rejection sampling with the model's
         classifier (see :meth:`~pynet_cvae.plugins.cvae.GenerativeMixin.sample`; 0: off).
+    reference : Judge, optional
+        The classifier of real images, trained with the same ``images_per_class``,
+        ``epochs``, ``min_steps`` and ``seed``: from
+        :func:`~pynet_cvae.plugins.cvae.judge.load_or_train_judge` with
+        ``images_per_class``, which caches it (``pynet-cvae evaluate`` does so). By
+        default it is trained here.
 
     Returns
     -------
@@ -143,13 +153,18 @@ def classification_accuracy_score(model: torch.nn.Module, images: np.ndarray,
     Raises
     ------
     ValueError
-        If ``images_per_class`` is not an integer >= 1.
+        If ``images_per_class`` is not an integer >= 1, or ``reference`` was trained
+        on another number of images per class.
     """
     if isinstance(images_per_class, bool) or not isinstance(images_per_class, int) \
             or images_per_class < 1:
         raise ValueError(f"images_per_class must be an integer >= 1, got "
                          f"{images_per_class!r}")
-    train_rows, train_labels = read_split(metadata_path, "train")
+    if reference is not None and reference.images_per_class != images_per_class:
+        trained_on = ("the whole training split" if reference.images_per_class is None
+                      else f"{reference.images_per_class} training images per class")
+        raise ValueError(f"the reference classifier {reference.path!r} was trained on "
+                         f"{trained_on}, expected {images_per_class} per class")
     test_rows, test_labels = read_split(metadata_path, "test")
     generator = torch.Generator().manual_seed(seed + 6)
     shape = (images_per_class,) + tuple(images.shape[1:])
@@ -161,13 +176,14 @@ def classification_accuracy_score(model: torch.nn.Module, images: np.ndarray,
     on_generated = train_judge(generated, np.arange(len(generated)), generated_labels,
                                model.n_classes, epochs=epochs, seed=seed,
                                min_steps=min_steps, device=device)
-    chosen = _real_subset(train_labels, model.n_classes, images_per_class, seed + 7)
-    on_real = train_judge(images, train_rows[chosen], train_labels[chosen],
-                          model.n_classes, epochs=epochs, seed=seed, min_steps=min_steps,
-                          device=device)
+    if reference is None:
+        real_accuracy = train_and_score_judge(images, metadata_path, images_per_class,
+                                              epochs=epochs, seed=seed,
+                                              min_steps=min_steps, device=device)[1]
+    else:
+        real_accuracy = reference.test_accuracy
     return {"cas": accuracy_on_rows(on_generated, images, test_rows, test_labels),
-            "cas_real": accuracy_on_rows(on_real, images, test_rows, test_labels),
-            "cas_images_per_class": images_per_class}
+            "cas_real": real_accuracy, "cas_images_per_class": images_per_class}
 
 
 def _samples(model: torch.nn.Module, label: int, count: int, generator: torch.Generator,
@@ -207,14 +223,3 @@ def generate_class(model: torch.nn.Module, label: int, z: torch.Tensor,
         return model.sample([label], z=z, generator=generator,
                             acceptance_threshold=acceptance_threshold)
     return model.sample([label], z=z, generator=generator)
-
-
-def _real_subset(labels: np.ndarray, n_classes: int, per_class: int, seed: int
-                 ) -> np.ndarray:
-    """Sorted positions of ``per_class`` labels of each class (all of a smaller class)."""
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for label in range(n_classes):
-        members = np.flatnonzero(labels == label)
-        chosen.append(rng.choice(members, min(per_class, len(members)), replace=False))
-    return np.sort(np.concatenate(chosen))

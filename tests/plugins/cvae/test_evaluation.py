@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import torch
 from pynet_cvae.plugins.cvae import CVAE
 from pynet_cvae.plugins.cvae.evaluation import (
     evaluate_model, format_table, generation_scores, importance_weighted_nll, save_results)
-from pynet_cvae.plugins.cvae.judge import read_split
+from pynet_cvae.plugins.cvae.judge import load_or_train_judge, read_split
 
 
 def test_evaluation_reports_every_measure(trained_conditional, digits, digits_judge):
@@ -33,8 +34,10 @@ def test_evaluation_reports_every_measure(trained_conditional, digits, digits_ju
     assert trained_conditional.training is False
 
 
+@pytest.mark.slow
 def test_evaluation_trains_the_cas_classifiers_as_the_command_asks(trained_conditional,
-                                                                    digits, digits_judge):
+                                                                    digits, digits_judge,
+                                                                    caplog):
     # evaluate --cas N: the classifiers train inside the evaluation's no-grad context
     results = evaluate_model(trained_conditional, digits.input_path, digits.metadata_path,
                              digits_judge, iw_samples=0, samples_per_class=10,
@@ -43,6 +46,16 @@ def test_evaluation_trains_the_cas_classifiers_as_the_command_asks(trained_condi
     assert results["cas_images_per_class"] == 20
     assert results["cas_real"] > 0.7 and results["cas"] > 0.5
     assert torch.is_grad_enabled()
+    # the classifier of real images is cached beside the judge for the next model
+    caplog.clear()
+    with caplog.at_level("INFO", logger="pynet_cvae"):
+        reference = load_or_train_judge(digits.input_path, digits.metadata_path,
+                                        cache_dir=os.path.dirname(digits_judge.path),
+                                        images_per_class=20)
+    assert "training the judge" not in caplog.text
+    assert os.path.dirname(reference.path) == os.path.dirname(digits_judge.path)
+    assert reference.path != digits_judge.path
+    assert reference.test_accuracy == results["cas_real"]
 
 
 def test_more_importance_samples_tighten_the_estimate(trained_conditional, digits):

@@ -12,7 +12,7 @@ from pynet_cvae.plugins.cvae.evaluation import evaluate_model
 from pynet_cvae.cli import build_parser
 from pynet_cvae.plugins.cvae.judge import (EMBEDDING_WIDTH, JUDGE_EPOCHS, Judge, JudgeCNN,
                                            load_or_train_judge, predict, read_split,
-                                           train_judge)
+                                           train_judge, training_rows)
 
 from ...threads import torch_threads
 
@@ -72,6 +72,35 @@ def test_other_settings_get_their_own_cache_file(digits, digits_judge, small_cac
     assert 0 < small_cache.test_accuracy <= 1
     again = load_or_train_judge(digits.input_path, digits.metadata_path, min_steps=300)
     assert again.path == digits_judge.path  # the default judge is still its own
+
+
+def test_a_judge_of_a_few_images_per_class_has_a_cache_file_of_its_own(digits, small_cache,
+                                                                       tmp_path):
+    few = load_or_train_judge(digits.input_path, digits.metadata_path,
+                              cache_dir=os.path.dirname(small_cache.path), epochs=1,
+                              min_steps=10, images_per_class=5)
+    assert few.images_per_class == 5 and small_cache.images_per_class is None
+    assert few.path != small_cache.path and os.path.isfile(small_cache.path)
+    assert load_checkpoint(few.path)["images_per_class"] == 5
+    with pytest.raises(ValueError, match="images_per_class must be an integer >= 1 or None, "
+                                         "got 0"):
+        load_or_train_judge(digits.input_path, digits.metadata_path,
+                            cache_dir=str(tmp_path), images_per_class=0)
+    assert not os.listdir(tmp_path)  # refused before any training or file
+
+
+def test_a_subset_holds_the_images_per_class_asked_drawn_by_the_seed(digits):
+    rows, labels = read_split(digits.metadata_path, "train")
+    subset_rows, subset_labels = training_rows(digits.metadata_path, 7, seed=3)
+    assert np.array_equal(np.bincount(subset_labels), [7] * 10)
+    assert np.all(np.diff(subset_rows) > 0) and np.isin(subset_rows, rows).all()
+    assert np.array_equal(labels[np.searchsorted(rows, subset_rows)], subset_labels)
+    again = training_rows(digits.metadata_path, 7, seed=3)[0]
+    other = training_rows(digits.metadata_path, 7, seed=4)[0]
+    assert np.array_equal(again, subset_rows) and not np.array_equal(other, subset_rows)
+    everything = training_rows(digits.metadata_path, 10 ** 6)[0]  # all of each class
+    assert np.array_equal(everything, rows)
+    assert np.array_equal(training_rows(digits.metadata_path)[0], rows)
 
 
 def forge(path, **changes):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pynet_cvae.plugins.cvae import CVAE
-from pynet_cvae.plugins.cvae.judge import read_split
+from pynet_cvae.plugins.cvae.judge import load_or_train_judge, read_split
 from pynet_cvae.plugins.cvae.sample_scores import (classification_accuracy_score,
                                                    fidelity_scores)
 
@@ -78,6 +78,35 @@ def test_the_classification_accuracy_score_tells_real_samples_from_collapsed_one
     assert ideal["cas_real"] > 0.8 and ideal["cas"] > ideal["cas_real"] - 0.1
     assert collapsed["cas"] < ideal["cas"] - 0.2
     assert collapsed["cas_real"] == ideal["cas_real"]  # the same real classifier
+
+
+@pytest.mark.slow
+def test_a_cached_classifier_of_real_images_gives_the_score_trained_here(digits, tmp_path):
+    images = np.load(digits.input_path, mmap_mode="r")
+    with torch_threads(1):
+        here = classification_accuracy_score(RealImages(digits), images,
+                                             digits.metadata_path, images_per_class=30,
+                                             min_steps=150, seed=2)
+        reference = load_or_train_judge(digits.input_path, digits.metadata_path,
+                                        cache_dir=str(tmp_path), seed=2, min_steps=150,
+                                        images_per_class=30)
+        cached = classification_accuracy_score(RealImages(digits), images,
+                                               digits.metadata_path, images_per_class=30,
+                                               min_steps=150, seed=2, reference=reference)
+    assert cached == here  # bit for bit: the same subset, seed and training
+
+
+def test_a_reference_trained_on_other_images_is_refused(digits, digits_judge):
+    images = np.load(digits.input_path, mmap_mode="r")
+    with pytest.raises(ValueError, match="was trained on the whole training split, "
+                                         "expected 30 per class"):
+        classification_accuracy_score(RealImages(digits), images, digits.metadata_path,
+                                      images_per_class=30, reference=digits_judge)
+    fewer = digits_judge._replace(images_per_class=20)
+    with pytest.raises(ValueError, match="was trained on 20 training images per class, "
+                                         "expected 30 per class"):
+        classification_accuracy_score(RealImages(digits), images, digits.metadata_path,
+                                      images_per_class=30, reference=fewer)
 
 
 def test_a_bad_image_count_is_named(digits):

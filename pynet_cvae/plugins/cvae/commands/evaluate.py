@@ -52,11 +52,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                "precision/recall (default 500; 0 skips them)")
     evaluate.add_argument("--cas", type=non_negative_int, default=0, metavar="N",
                           help="the Classification Accuracy Score with N training images "
-                               "per class (trains two classifiers; default 0: skipped)")
+                               "per class (trains a classifier on generated images, "
+                               "and once per data set one on real images, cached with "
+                               "the judge; default 0: skipped)")
     evaluate.add_argument("--test-images", type=positive_int, default=None,
                           help="evaluate a seeded random subset of the test split")
     evaluate.add_argument("--judge-dir", default=None,
-                          help="where the judge is cached (default: beside the data)")
+                          help="where the judge (and the CAS classifier of real images) is "
+                               "cached (default: beside the data)")
     evaluate.add_argument("--judge-epochs", type=positive_int, default=None,
                           help="the judge's training epochs (default 10, the judge's own)")
     evaluate.add_argument("--json", default=None,
