@@ -188,9 +188,10 @@ def evaluate_model(model: torch.nn.Module, input_path: str, metadata_path: str, 
                     fidelity_samples_per_class, seed=seed,
                     acceptance_threshold=acceptance_threshold))
             if cas_images_per_class:
+                beside_judge = os.path.dirname(judge.path) if judge.path else None
                 reference = load_or_train_judge(
-                    input_path, metadata_path, cache_dir=os.path.dirname(judge.path),
-                    seed=seed, device=_device(model), images_per_class=cas_images_per_class)
+                    input_path, metadata_path, cache_dir=beside_judge, seed=seed,
+                    device=_device(model), images_per_class=cas_images_per_class)
                 results.update(classification_accuracy_score(
                     model, images, metadata_path, cas_images_per_class, seed=seed,
                     device=_device(model), acceptance_threshold=acceptance_threshold,

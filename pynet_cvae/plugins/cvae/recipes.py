@@ -51,6 +51,7 @@ from ...recipes import DataContext, Recipe, TrainingPlan
 from ...registry import Networks, Recipes
 from .aggregate_prior import AggregatePriorFit
 from .metrics import ClassifierAccuracy
+from .objective import Bernoulli
 from .observers import ConditionalSampler
 from .schedules import KLWarmup, TemperatureSchedule
 from .zoo import ClassificationLoss, DecodeLoss, VAELoss
@@ -314,8 +315,8 @@ class ConditionalRecipe(Recipe):
 
     def _metrics(self, model: Any) -> List[Any]:
         if getattr(model, "has_classifier", False):
-            return [VAELoss(), ClassifierAccuracy()]
-        return [VAELoss()]
+            return [*_elbo_metrics(model), ClassifierAccuracy()]
+        return _elbo_metrics(model)
 
     def _condition(self, options: ConditionalOptions, model: Dict[str, Any],
                    context: DataContext) -> Tuple[Dict[str, Any], Dict[str, Any]]:
@@ -393,9 +394,23 @@ class SemiSupervisedRecipe(ConditionalRecipe):
         # the classifier's accuracy is undefined on a batch without labels: the loss
         # reports the cross-entropy of the labelled images instead
         return TrainingPlan(
-            model=instance, loss=instance.objective, metrics=[VAELoss()], network=network,
-            model_config=instance.config_dict(), manager_arguments=arguments,
-            observers=observers, summary={"labelled": labelled})
+            model=instance, loss=instance.objective, metrics=_elbo_metrics(instance),
+            network=network, model_config=instance.config_dict(),
+            manager_arguments=arguments, observers=observers,
+            summary={"labelled": labelled})
+
+
+def _elbo_metrics(model: Any) -> List[Any]:
+    """``[VAELoss()]`` for a model of Bernoulli pixels, else nothing.
+
+    :class:`VAELoss` is the tutorial's negative ELBO, whose binary cross-entropy reads
+    the decoder's output as pixel probabilities: under another likelihood (a Gaussian's
+    unbounded means) it is meaningless and fails, and the model's objective already
+    records its own terms.
+    """
+    if isinstance(getattr(model, "likelihood", Bernoulli()), Bernoulli):
+        return [VAELoss()]
+    return []
 
 
 def _labelled_per_batch(requested: Optional[int], batch_size: int) -> int:
