@@ -29,10 +29,12 @@ metadata (``conditional_likelihood`` is then True):
 ``diversity_ratio_mean`` / ``_min``
     Per class, the mean pairwise Euclidean distance between generated images over
     that between real test images of the class: a collapsed generator scores near 0.
-``judge_test_accuracy`` / ``judge_reconstruction_accuracy``
+``judge_test_accuracy`` / ``judge_reconstruction_accuracy`` (and ``_worst``, ``_per_class``)
     The judge's accuracy on the real test images (measured here, never read from
     the judge's cache), and on the model's reconstructions of them (latent mean,
-    the classifier's class).
+    the classifier's class). A class the decoder cannot draw recognisably even from
+    a real image's code is a ceiling for its generation accuracy: no prior or
+    sampling scheme lifts it above.
 
 ``frechet_distance``, ``precision``, ``recall`` (and ``_per_class``)
     Generated images against real test images in the judge's feature space
@@ -88,6 +90,8 @@ TABLE_ROWS = (
     ("diversity_ratio_mean", "diversity ratio, mean", "{:.3f}"),
     ("diversity_ratio_min", "diversity ratio, min", "{:.3f}"),
     ("judge_reconstruction_accuracy", "judge on reconstructions", "{:.3f}"),
+    ("judge_reconstruction_accuracy_worst", "  worst class", "{:.3f}"),
+    ("judge_reconstruction_worst_class", "  worst class id", "{}"),
     ("judge_test_accuracy", "judge on real test images", "{:.3f}"),
     ("frechet_distance", "Frechet distance (judge space)", "{:.2f}"),
     ("precision", "precision (k=3)", "{:.3f}"),
@@ -307,7 +311,8 @@ def _test_set_scores(model: torch.nn.Module, judge: Optional[Judge], images: np.
     generator = torch.Generator().manual_seed(seed)
     summed = conditions is None
     judged = judge is not None and model.condition.is_class_only
-    elbo_sum, classifier_correct, judge_correct = 0.0, 0, 0
+    elbo_sum, classifier_correct = 0.0, 0
+    judge_correct = np.zeros(model.n_classes if judged else 0, dtype=np.int64)
     for start, x in _batches(images, rows, batch_size, device):
         target = labels[start:start + x.shape[0]]
         batch_conditions = None if summed else conditions[start:start + x.shape[0]]
@@ -332,16 +337,31 @@ def _test_set_scores(model: torch.nn.Module, judge: Optional[Judge], images: np.
         elbo_sum += float(bound.sum())
         if judged:
             reconstruction = model.decode(model.encode_latent(x, condition)[0], condition)
-            judge_correct += int((predict(judge.model, reconstruction).numpy()
-                                  == target).sum())
+            correct = predict(judge.model, reconstruction).numpy() == target
+            judge_correct += np.bincount(target[correct], minlength=model.n_classes)
         del x, per_hypothesis, bound
     count = max(1, len(rows))
     scores = {"neg_elbo": elbo_sum / count}
     if summed:
         scores["classifier_accuracy"] = classifier_correct / count
     if judged:
-        scores["judge_reconstruction_accuracy"] = judge_correct / count
+        scores.update(_reconstruction_scores(judge_correct, labels, model.n_classes))
     return scores
+
+
+def _reconstruction_scores(correct: np.ndarray, labels: np.ndarray, n_classes: int
+                           ) -> Dict[str, Any]:
+    """The judge's accuracy on reconstructions, overall and per class (None for a class
+    without test images), and the worst class."""
+    counts = np.bincount(labels, minlength=n_classes)
+    per_class = [int(hits) / int(total) if total else None
+                 for hits, total in zip(correct, counts)]
+    present = [label for label, value in enumerate(per_class) if value is not None]
+    worst = min(present, key=lambda label: per_class[label])
+    return {"judge_reconstruction_accuracy": int(correct.sum()) / max(1, len(labels)),
+            "judge_reconstruction_accuracy_per_class": per_class,
+            "judge_reconstruction_accuracy_worst": per_class[worst],
+            "judge_reconstruction_worst_class": worst}
 
 
 def importance_weighted_nll(model: torch.nn.Module, images: np.ndarray, rows: np.ndarray,

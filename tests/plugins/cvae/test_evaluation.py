@@ -27,6 +27,12 @@ def test_evaluation_reports_every_measure(trained_conditional, digits, digits_ju
     assert 0 < results["diversity_ratio_min"] <= results["diversity_ratio_mean"]
     assert results["judge_test_accuracy"] == digits_judge.test_accuracy
     assert 0 <= results["judge_reconstruction_accuracy"] <= 1
+    per_class = results["judge_reconstruction_accuracy_per_class"]
+    counts = np.bincount(read_split(digits.metadata_path, "test")[1], minlength=10)
+    assert np.isclose(np.dot(per_class, counts) / counts.sum(),
+                      results["judge_reconstruction_accuracy"])
+    assert results["judge_reconstruction_accuracy_worst"] == min(per_class) == \
+        per_class[results["judge_reconstruction_worst_class"]]
     assert results["frechet_distance"] > 0 and results["fidelity_samples_per_class"] == 40
     for name in ("precision", "recall"):
         assert 0 <= results[name] <= 1 and len(results[f"{name}_per_class"]) == 10
@@ -90,6 +96,17 @@ def test_a_collapsed_generator_has_no_diversity(digits, digits_judge):
     scores = generation_scores(Collapsed(64, 8, 3, 10), digits_judge.model, images, rows,
                                labels, samples_per_class=10)
     assert scores["diversity_ratio_mean"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_class_missing_from_the_test_subset_has_no_reconstruction_accuracy():
+    from pynet_cvae.plugins.cvae.evaluation import _reconstruction_scores
+
+    labels = np.array([0, 0, 0, 0, 2, 2])  # class 1 absent (a small --test-images)
+    scores = _reconstruction_scores(np.array([3, 0, 1]), labels, 3)
+    assert scores["judge_reconstruction_accuracy_per_class"] == [0.75, None, 0.5]
+    assert scores["judge_reconstruction_worst_class"] == 2
+    assert scores["judge_reconstruction_accuracy_worst"] == 0.5
+    assert scores["judge_reconstruction_accuracy"] == 4 / 6
 
 
 def test_results_table_and_json(tmp_path):
