@@ -62,6 +62,16 @@ def test_the_conditional_recipe_builds_the_model_from_its_fields(context):
     assert type(other.model) is LearnedPriorCVAE
 
 
+def test_gaussian_pixels_leave_out_the_tutorials_bernoulli_metric(context):
+    dense = {"hidden_dim": 16, "encoder": "DenseTrunk", "decoder": "DenseDecoder",
+             "likelihood": "gaussian"}
+    plan = build("conditional", context, **dense)
+    assert [type(metric) for metric in plan.metrics] == [ClassifierAccuracy]
+    plan = build("semi-supervised", context, SemiSupervisedOptions(labelled_per_class=5),
+                 **dense)
+    assert plan.metrics == []
+
+
 def test_a_condition_of_covariates_from_the_metadata(context, tmp_path):
     import pandas as pd
 
