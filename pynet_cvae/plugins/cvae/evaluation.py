@@ -33,8 +33,8 @@ metadata (``conditional_likelihood`` is then True):
     The judge's accuracy on the real test images (measured here, never read from
     the judge's cache), and on the model's reconstructions of them (latent mean,
     the classifier's class). A class the decoder cannot draw recognisably even from
-    a real image's code is a ceiling for its generation accuracy: no prior or
-    sampling scheme lifts it above.
+    a real image's code seldom fares much better when generated: a prior or a
+    sampling scheme chooses the codes, not the details the decoder draws.
 
 ``frechet_distance``, ``precision``, ``recall`` (and ``_per_class``)
     Generated images against real test images in the judge's feature space
