@@ -57,6 +57,11 @@ VARIANTS: Dict[str, List[str]] = {
     "aggregate-prior-kl-0.1-no-consistency": ["--recipe", "aggregate-prior",
                                               "--model.kl_weight", "0.1",
                                               "--model.consistency_weight", "0"],
+    "aggregate-prior-gaussian": ["--recipe", "aggregate-prior", "--model.likelihood",
+                                 "gaussian", "--model.likelihood_sigma", "0.1"],
+    "aggregate-prior-gaussian-classification-100": [
+        "--recipe", "aggregate-prior", "--model.likelihood", "gaussian",
+        "--model.likelihood_sigma", "0.1", "--model.classification_weight", "100"],
 }
 
 #: The semi-supervised comparison (100 labelled images per class): each network
